@@ -315,6 +315,8 @@ int Trainer::run() {
   }
 
   checkpoint(s.total_steps);
+  // Every rank logs its own digests: replicas are identical iff these lines are.
+  for (auto& [name, d] : s.digests()) s.log->info("final digest {} {}", name, d);
   if (s.world.is_root()) {
     nlohmann::json fin{{"step", s.total_steps}};
     for (auto& [name, d] : s.digests()) {
