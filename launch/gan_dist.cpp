@@ -79,6 +79,16 @@ void define_options(CLI::App& app, gan::train::TrainOptions& o) {
   app.add_option("--backend", o.backend, "collective backend")
       ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
       ->capture_default_str();
+  app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--overlap", o.overlap, "start bucket all-reduces during backward")
+      ->capture_default_str();
+  app.add_option("--grad-compress", o.grad_compress, "gradients travel as fp16/bf16 (fp32 sums)")
+      ->check(CLI::IsMember({"none", "fp16", "bf16"}))
+      ->capture_default_str();
+  app.add_flag("--check-collectives", o.check_collectives,
+               "debug: compare every collective across ranks and name a mismatch");
   app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
 }
 

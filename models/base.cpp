@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
+
 #include "core/errors.h"
 
 namespace gan::models {
@@ -32,10 +34,21 @@ std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> ModelBas
 void ModelBase::update(const std::string& name, const torch::Tensor& loss) {
   for (auto& p : parts_) {
     if (p.name != name) continue;
+    using Clock = std::chrono::steady_clock;
+    auto secs = [](Clock::time_point a, Clock::time_point b) {
+      return std::chrono::duration<double>(b - a).count();
+    };
     p.optimizer->zero_grad();
+    coll_.expect_grads(*p.module);
+    auto t0 = Clock::now();
     loss.backward();
+    auto t1 = Clock::now();
     coll_.sync_grads(*p.module);
+    auto t2 = Clock::now();
     p.optimizer->step();
+    auto t3 = Clock::now();
+    times_.backward_s += secs(t0, t1);
+    times_.optimizer_s += secs(t2, t3);
     return;
   }
   throw std::logic_error("no model part " + name);
@@ -83,6 +96,12 @@ void ModelBase::load_state(torch::serialize::InputArchive& ar) {
   ar.read("noise_rng", state);
   gen_.set_state(state);
   load_extra(ar);
+}
+
+PhaseTimes ModelBase::take_phase_times() {
+  PhaseTimes t = times_;
+  times_ = {};
+  return t;
 }
 
 Frozen::Frozen(torch::nn::Module& m) {

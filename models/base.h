@@ -22,6 +22,7 @@ class ModelBase : public Model {
   torch::Tensor noise(int64_t n, torch::Generator& gen) const override;
   void save_state(torch::serialize::OutputArchive& ar) override;
   void load_state(torch::serialize::InputArchive& ar) override;
+  PhaseTimes take_phase_times() override;
 
  protected:
   ModelBase(const ModelOptions& opts, dist::Collectives& coll);
@@ -55,6 +56,7 @@ class ModelBase : public Model {
     std::unique_ptr<torch::optim::Optimizer> optimizer;
   };
   std::vector<Part> parts_;
+  PhaseTimes times_;
 };
 
 // Switches a network's parameters out of autograd for a scope (D during the G step), so

@@ -35,6 +35,13 @@ struct StepMetrics {
   void add(const std::string& name, double v) { values.emplace_back(name, v); }
 };
 
+// Seconds a model spent in backward and in optimizer steps since the last call; the trainer
+// derives the forward time from the step time less these and the exposed communication.
+struct PhaseTimes {
+  double backward_s = 0;
+  double optimizer_s = 0;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -50,6 +57,7 @@ class Model {
   // Everything beyond module parameters that a bitwise resume needs (optimizers, RNG, k_t).
   virtual void save_state(torch::serialize::OutputArchive& ar) = 0;
   virtual void load_state(torch::serialize::InputArchive& ar) = 0;
+  virtual PhaseTimes take_phase_times() { return {}; }
 };
 
 std::unique_ptr<Model> make_model(const std::string& name, const ModelOptions& opts,

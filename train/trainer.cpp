@@ -128,8 +128,13 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   mo.global_batch = o.batch_size;
   dist::all_or_none(world, [&] {
     torch::manual_seed(mo.seed);
-    s.comm = dist::make_communicator(o.backend, world, torch::Device(o.device));
-    s.dp = std::make_unique<dist::DataParallel>(*s.comm);
+    s.comm = dist::make_communicator(o.backend, world, torch::Device(o.device),
+                                     o.check_collectives);
+    dist::ReducerOptions ro;
+    ro.bucket_mb = o.bucket_mb;
+    ro.overlap = o.overlap;
+    ro.compress = o.grad_compress;
+    s.dp = std::make_unique<dist::DataParallel>(*s.comm, ro);
     s.model = models::make_model(o.model, mo, *s.dp);
   });
   for (auto& [name, m] : s.model->modules()) s.dp->broadcast_module(*m);
@@ -238,11 +243,10 @@ int Trainer::run() {
 
   std::vector<std::string> names;
   std::vector<double> sums;
-  double data_s = 0, step_s = 0, comm_s = 0;
+  double data_s = 0, step_s = 0, comm_s = 0, backward_s = 0, optimizer_s = 0;
   int64_t interval_steps = 0;
   auto interval_start = Clock::now();
   const auto run_start = Clock::now();
-  const int64_t b_local = o.batch_size / s.world.size();
 
   for (int64_t step = s.start_step; step < s.total_steps; ++step) {
     dataio::Batch batch = loader.next();
@@ -253,6 +257,9 @@ int Trainer::run() {
       if (!mod->buffers().empty()) s.dp->broadcast_buffers(*mod);
     step_s += seconds_since(t1);
     comm_s += s.dp->take_comm_seconds();
+    auto phases = s.model->take_phase_times();
+    backward_s += phases.backward_s;
+    optimizer_s += phases.optimizer_s;
 
     if (names.empty())
       for (auto& [k, v] : m.values) names.push_back(k), sums.push_back(0);
@@ -270,10 +277,11 @@ int Trainer::run() {
 
     if (done % o.log_every == 0 || last) {
       std::vector<double> v = sums;
-      v.push_back(data_s);
-      v.push_back(step_s - comm_s);
-      v.push_back(comm_s);
-      v.push_back(step_s);
+      // forward = the step less what is measured separately (it includes the losses)
+      const double secs[] = {data_s, step_s - comm_s,
+                              step_s - backward_s - comm_s - optimizer_s, backward_s, comm_s,
+                              optimizer_s, step_s};
+      v.insert(v.end(), std::begin(secs), std::end(secs));
       v = s.world.allreduce_sum(v);
       const double denom = double(interval_steps) * s.world.size();
       const double wall = seconds_since(interval_start);
@@ -281,8 +289,9 @@ int Trainer::run() {
           {"step", double(done)}, {"epoch", double(step / s.steps_per_epoch)},
           {"images_seen", double(done) * o.batch_size}};
       for (size_t i = 0; i < names.size(); ++i) row.emplace_back(names[i], v[i] / denom);
-      const char* times[] = {"data_ms", "compute_ms", "comm_ms", "step_ms"};
-      for (int i = 0; i < 4; ++i) row.emplace_back(times[i], 1000.0 * v[names.size() + i] / denom);
+      const char* times[] = {"data_ms",     "compute_ms", "forward_ms", "backward_ms",
+                             "comm_ms",     "optimizer_ms", "step_ms"};
+      for (int i = 0; i < 7; ++i) row.emplace_back(times[i], 1000.0 * v[names.size() + i] / denom);
       row.emplace_back("images_per_s", interval_steps * o.batch_size / wall);
       row.emplace_back("wall_s", seconds_since(run_start));
       if (s.world.is_root()) {
@@ -296,7 +305,7 @@ int Trainer::run() {
                     format_eta((s.total_steps - done) / std::max(rate, 1e-9)));
       }
       std::fill(sums.begin(), sums.end(), 0.0);
-      data_s = step_s = comm_s = 0;
+      data_s = step_s = comm_s = backward_s = optimizer_s = 0;
       interval_steps = 0;
       interval_start = Clock::now();
     }

@@ -90,6 +90,17 @@ TEST(Averaging, TwoRanksMatchOneRankWithTheSameGlobalBatch) {
   EXPECT_NEAR(m1.back()["loss_d"].get<double>(), m2.back()["loss_d"].get<double>(), 1e-4);
 }
 
+TEST(Reducer, OverlapOnAndOffGiveBitwiseEqualParameters) {
+  auto on = fresh_dir("overlap_on"), off = fresh_dir("overlap_off");
+  const std::string args = " --steps 6 --batch-size 16 --seed 5 --bucket-mb 0.01";
+  auto a = run(gan_dist(2, common(on) + args + " --overlap true --check-collectives"));
+  ASSERT_EQ(a.code, 0) << a.output;
+  auto b = run(gan_dist(2, common(off) + args + " --overlap false"));
+  ASSERT_EQ(b.code, 0) << b.output;
+  EXPECT_EQ(read_json(on + "/final.json")["digest_g"], read_json(off + "/final.json")["digest_g"]);
+  EXPECT_EQ(read_json(on + "/final.json")["digest_d"], read_json(off + "/final.json")["digest_d"]);
+}
+
 TEST(Resume, StopAndResumeEqualsUninterruptedBitwise) {
   auto straight = fresh_dir("resume_straight"), split = fresh_dir("resume_split");
   const std::string args = " --batch-size 16 --threads 1 --seed 9";
