@@ -241,8 +241,10 @@ void Resampler::resize(const uint8_t* src, int w, int h, int c, double x0, doubl
   const int rows = row_hi - row_lo;
   const size_t trow = static_cast<size_t>(ow) * c;
   tmp_.resize(trow * rows);
-  // Horizontal pass: Q14 intermediate in int32 (|value| < 2^14 * 255 * 1.3), no rounding
-  // between passes.
+  // Horizontal pass. The Q14 sums are rounded to Q6 (1/64 level) so that the vertical pass
+  // fits int32 (|Q14 weight sum| * 255 * 64 * 1.3 < 2^31) and vectorises.
+  constexpr int kMidBits = 6;
+  constexpr int32_t kMidHalf = 1 << (kCoefBits - kMidBits - 1);
   for (int r = 0; r < rows; ++r) {
     const uint8_t* s = src + static_cast<size_t>(row_lo + r) * w * c;
     int32_t* t = tmp_.data() + trow * r;
@@ -257,30 +259,37 @@ void Resampler::resize(const uint8_t* src, int w, int h, int c, double x0, doubl
           a1 += cf[k] * sp[3 * k + 1];
           a2 += cf[k] * sp[3 * k + 2];
         }
-        t[3 * i] = a0;
-        t[3 * i + 1] = a1;
-        t[3 * i + 2] = a2;
+        t[3 * i] = (a0 + kMidHalf) >> (kCoefBits - kMidBits);
+        t[3 * i + 1] = (a1 + kMidHalf) >> (kCoefBits - kMidBits);
+        t[3 * i + 2] = (a2 + kMidHalf) >> (kCoefBits - kMidBits);
       } else {
         for (int ch = 0; ch < c; ++ch) {
           int32_t a = 0;
           for (int k = 0; k < n; ++k) a += cf[k] * sp[c * k + ch];
-          t[c * i + ch] = a;
+          t[c * i + ch] = (a + kMidHalf) >> (kCoefBits - kMidBits);
         }
       }
     }
   }
-  // Vertical pass: Q28 in int64, round half up, clamp (Lanczos overshoots).
-  constexpr int kShift = 2 * kCoefBits;
-  constexpr int64_t kHalf = int64_t{1} << (kShift - 1);
+  // Vertical pass, row at a time so the inner loop is a plain vectorisable multiply-add.
+  // Result is Q20: round half up, clamp (Lanczos overshoots).
+  constexpr int kShift = kCoefBits + kMidBits;
+  constexpr int32_t kHalf = 1 << (kShift - 1);
+  acc_.resize(trow);
   for (int i = 0; i < oh; ++i) {
     const int32_t* cf = &vt.coef[static_cast<size_t>(i) * vt.max_taps];
     const int n = vt.count[i];
     const int32_t* base = tmp_.data() + trow * (vt.first[i] - row_lo);
+    int32_t* __restrict acc = acc_.data();
+    for (size_t x = 0; x < trow; ++x) acc[x] = kHalf;
+    for (int k = 0; k < n; ++k) {
+      const int32_t wk = cf[k];
+      const int32_t* __restrict row = base + trow * k;
+      for (size_t x = 0; x < trow; ++x) acc[x] += wk * row[x];
+    }
     uint8_t* d = dst + trow * i;
     for (size_t x = 0; x < trow; ++x) {
-      int64_t a = 0;
-      for (int k = 0; k < n; ++k) a += int64_t{cf[k]} * base[trow * k + x];
-      const int64_t v = (a + kHalf) >> kShift;
+      const int32_t v = acc[x] >> kShift;
       d[x] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
     }
   }

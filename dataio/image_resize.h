@@ -93,6 +93,7 @@ class Resampler {
   Key hkey_{-1, -1, 0, 0, ResizeFilter::kArea}, vkey_{-1, -1, 0, 0, ResizeFilter::kArea};
   Taps htaps_, vtaps_;
   std::vector<int32_t> tmp_;
+  std::vector<int32_t> acc_;
 };
 
 // One-shot convenience wrapper.

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Interleaved benchmark of the gan_prep image path (see README in docs/prep.md):
+#   (a) full-size TurboJPEG decode (bound), (b) gan_image decode+crop128+resize64,
+#   (c) PIL + h5py recipe; ROUNDS rounds, each variant once per round, medians at the end.
+# usage: run_bench.sh BUILD_DIR [N_IMAGES=2000] [ROUNDS=5] [OUT_DIR=bench-out]
+set -euo pipefail
+build=${1:?build dir with benchmarks/prep/bench_prep}
+n=${2:-2000}
+rounds=${3:-5}
+out=${4:-bench-out}
+here=$(cd "$(dirname "$0")" && pwd)
+py=/usr/bin/python3  # Debian's python: PIL, numpy, h5py
+mkdir -p "$out"
+corpus="$out/corpus"
+if [ "$(ls "$corpus" 2>/dev/null | wc -l)" != "$n" ]; then
+  rm -rf "$corpus"
+  "$py" "$here/../../tests/dataio_image/gen_corpus.py" "$corpus" "$n"
+fi
+raw="$out/rounds.csv"
+echo "round,variant,images,seconds,images_per_s" > "$raw"
+# Pin to one core: images/s per core. Warm the page cache first.
+cpu=${BENCH_CPU:-0}
+cat "$corpus"/* > /dev/null
+for r in $(seq 1 "$rounds"); do
+  taskset -c "$cpu" "$build/benchmarks/prep/bench_prep" "$corpus" --round "$r" --passes 2 >> "$raw"
+  taskset -c "$cpu" "$py" "$here/pil_recipe.py" "$corpus" "$r" 1 "$out/pil.h5" box >> "$raw"
+  taskset -c "$cpu" "$py" "$here/pil_recipe.py" "$corpus" "$r" 1 "$out/pil.h5" bilinear >> "$raw"
+done
+"$py" - "$raw" "$out/summary.csv" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+by = {}
+for r in rows:
+    by.setdefault(r["variant"], []).append(float(r["images_per_s"]))
+med = {k: statistics.median(v) for k, v in by.items()}
+bound = med["turbojpeg_full_decode"]
+with open(sys.argv[2], "w") as fh:
+    w = csv.writer(fh)
+    w.writerow(["variant", "rounds", "median_images_per_s", "min", "max", "ratio_to_turbojpeg_bound", "ratio_to_pil_box"])
+    for k, v in by.items():
+        w.writerow([k, len(v), "%.1f" % med[k], "%.1f" % min(v), "%.1f" % max(v),
+                    "%.3f" % (med[k] / bound), "%.2f" % (med[k] / med["pil_h5py_box"])])
+print(open(sys.argv[2]).read())
+PY
