@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -289,10 +290,10 @@ std::string pixels_str(int64_t w, int64_t h) {
   return std::to_string(w) + "x" + std::to_string(h);
 }
 
-int pick_dct_denom(const DecodeOptions& o, int full_w, int full_h) {
+int pick_dct_denom(const DecodeOptions& o, int crop_w, int crop_h, int full_w, int full_h) {
   if (!o.allow_dct_scaling || o.min_side <= 0) return 1;
-  const int64_t ew = o.crop_w > 0 ? std::min(o.crop_w, full_w) : full_w;
-  const int64_t eh = o.crop_h > 0 ? std::min(o.crop_h, full_h) : full_h;
+  const int64_t ew = crop_w > 0 ? std::min(crop_w, full_w) : full_w;
+  const int64_t eh = crop_h > 0 ? std::min(crop_h, full_h) : full_h;
   for (int d : {8, 4, 2}) {
     if (ew >= int64_t{o.min_side} * d && eh >= int64_t{o.min_side} * d) return d;
   }
@@ -309,6 +310,7 @@ struct ImageDecoder::Impl {
   // well defined after a longjmp.
   std::vector<uint8_t> raw;
   std::vector<JSAMPROW> rows;
+  std::vector<uint8_t> tail;
   int raw_w = 0, raw_h = 0, raw_c = 0;
 
   Impl() {
@@ -320,6 +322,8 @@ struct ImageDecoder::Impl {
   }
   ~Impl() { jpeg_destroy_decompress(&jpeg); }
 
+  bool ask_region(const DecodeOptions& opts, int full_w, int full_h, CropBox* box,
+                  const std::string& path);
   void decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& opts, DecodedImage* out,
                    const std::string& path);
   void decode_png(const uint8_t* data, size_t size, const DecodeOptions& opts, DecodedImage* out,
@@ -336,6 +340,47 @@ void ImageDecoder::Impl::finish(int orientation, DecodedImage* out) {
   } else {
     apply_orientation(orientation, raw, raw_w, raw_h, 3, &out->rgb, &out->width, &out->height);
   }
+}
+
+// How the oriented axes relate to the stored (raw) ones for EXIF orientation o: whether
+// the oriented x axis runs along raw y, and whether each oriented axis runs backwards.
+struct AxisMap {
+  bool ox_is_raw_y;
+  bool ox_rev;
+  bool oy_rev;
+};
+
+AxisMap axis_map(int o) {
+  switch (o) {
+    case 2: return {false, true, false};
+    case 3: return {false, true, true};
+    case 4: return {false, false, true};
+    case 5: return {true, false, false};
+    case 6: return {true, true, false};
+    case 7: return {true, true, true};
+    case 8: return {true, false, true};
+    default: return {false, false, false};
+  }
+}
+
+// Asks the caller's region callback for the box. Kept out of decode_jpeg so that no object
+// with a destructor lives in the frame that a libjpeg longjmp returns to.
+bool ImageDecoder::Impl::ask_region(const DecodeOptions& opts, int full_w, int full_h,
+                                    CropBox* box, const std::string& path) {
+  if (!opts.region) return false;
+  std::string why;
+  bool ok = false;
+  try {
+    ok = opts.region(full_w, full_h, box, &why);
+  } catch (...) {
+    jpeg_abort_decompress(&jpeg);
+    throw;
+  }
+  if (!ok) {
+    jpeg_abort_decompress(&jpeg);
+    throw ImageError(path, why.empty() ? "refused by the crop" : why);
+  }
+  return true;
 }
 
 void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& opts,
@@ -368,29 +413,83 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
   const bool cmyk = c->jpeg_color_space == JCS_CMYK || c->jpeg_color_space == JCS_YCCK;
   // libjpeg converts YCCK to CMYK but refuses CMYK to RGB: we take CMYK and convert below.
   c->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
-  const bool swap = orientation >= 5;
-  const int full_w = static_cast<int>(swap ? h : w);
-  const int full_h = static_cast<int>(swap ? w : h);
-  const int denom = pick_dct_denom(opts, full_w, full_h);
+  const AxisMap am = axis_map(orientation);
+  const int full_w = static_cast<int>(am.ox_is_raw_y ? h : w);
+  const int full_h = static_cast<int>(am.ox_is_raw_y ? w : h);
+  CropBox box;
+  const bool have_box = ask_region(opts, full_w, full_h, &box, path);
+  // Only trivially destructible locals from here on: a longjmp lands back at the setjmp.
+  const int denom = pick_dct_denom(opts, have_box ? box.w : opts.crop_w,
+                                   have_box ? box.h : opts.crop_h, full_w, full_h);
   c->scale_num = 1;
   c->scale_denom = static_cast<unsigned>(denom);
   c->dct_method = JDCT_ISLOW;  // exact and the same bits on every SIMD flavour
 
   jpeg_start_decompress(c);
-  raw_w = static_cast<int>(c->output_width);
-  raw_h = static_cast<int>(c->output_height);
+  const int sw = static_cast<int>(c->output_width), sh = static_cast<int>(c->output_height);
   raw_c = c->output_components;
   if (raw_c != (cmyk ? 4 : 3)) {
     jpeg_abort_decompress(c);
     throw ImageError(path, "unexpected JPEG output components " + std::to_string(raw_c));
   }
+  // The stored-image rectangle to reconstruct, in decoded (scaled) pixels.
+  int rx0 = 0, rw = sw, ry0 = 0, rh = sh;
+  if (have_box && opts.allow_roi) {
+    const int side = std::max(opts.min_side, 1);
+    auto margin = [&](int len) {
+      const double scaled = static_cast<double>(len) / denom;
+      return static_cast<int>(std::ceil(opts.resample_support * std::max(scaled / side, 1.0))) + 2;
+    };
+    const int m_ox = margin(box.w), m_oy = margin(box.h);
+    // Oriented interval -> stored interval on an axis of full length f.
+    auto to_raw = [](int a0, int a1, bool rev, int64_t f, int* b0, int* b1) {
+      *b0 = rev ? static_cast<int>(f - a1) : a0;
+      *b1 = rev ? static_cast<int>(f - a0) : a1;
+    };
+    int x0, x1, y0, y1, mx, my;
+    if (!am.ox_is_raw_y) {
+      to_raw(box.x, box.x + box.w, am.ox_rev, w, &x0, &x1);
+      to_raw(box.y, box.y + box.h, am.oy_rev, h, &y0, &y1);
+      mx = m_ox, my = m_oy;
+    } else {
+      to_raw(box.y, box.y + box.h, am.oy_rev, w, &x0, &x1);
+      to_raw(box.x, box.x + box.w, am.ox_rev, h, &y0, &y1);
+      mx = m_oy, my = m_ox;
+    }
+    const int sx0 = std::max(0, x0 / denom - mx);
+    const int sx1 = std::min(sw, (x1 + denom - 1) / denom + mx);
+    const int sy0 = std::max(0, y0 / denom - my);
+    const int sy1 = std::min(sh, (y1 + denom - 1) / denom + my);
+    if (sx1 > sx0 && sy1 > sy0) {
+      if (sx0 > 0 || sx1 < sw) {
+        JDIMENSION xo = static_cast<JDIMENSION>(sx0), xw = static_cast<JDIMENSION>(sx1 - sx0);
+        jpeg_crop_scanline(c, &xo, &xw);  // widens to an iMCU boundary on the left
+        rx0 = static_cast<int>(xo);
+        rw = static_cast<int>(xw);
+      }
+      ry0 = sy0;
+      rh = sy1 - sy0;
+    }
+  }
+  raw_w = rw;
+  raw_h = rh;
   const size_t stride = static_cast<size_t>(raw_w) * raw_c;
   raw.resize(stride * raw_h);
   rows.resize(raw_h);
   for (int y = 0; y < raw_h; ++y) rows[y] = raw.data() + stride * y;
-  while (c->output_scanline < c->output_height) {
-    jpeg_read_scanlines(c, rows.data() + c->output_scanline,
-                        c->output_height - c->output_scanline);
+  if (ry0 > 0) jpeg_skip_scanlines(c, static_cast<JDIMENSION>(ry0));
+  while (static_cast<int>(c->output_scanline) < ry0 + rh) {
+    jpeg_read_scanlines(c, rows.data() + (c->output_scanline - ry0),
+                        static_cast<JDIMENSION>(ry0 + rh) - c->output_scanline);
+  }
+  if (c->output_scanline < c->output_height) {
+    // Skipping to the very end would stop entropy decoding (libjpeg-turbo marks EOI as
+    // reached), hiding a cut or corrupt tail. Skip all but the last row, then decode it.
+    const JDIMENSION left = c->output_height - c->output_scanline;
+    if (left > 1) jpeg_skip_scanlines(c, left - 1);
+    tail.resize(stride);
+    JSAMPROW t = tail.data();
+    jpeg_read_scanlines(c, &t, 1);
   }
   const bool adobe_inverted = cmyk && c->saw_Adobe_marker;
   // Reads up to EOI, so a file cut right after the last scan is still caught.
@@ -420,6 +519,16 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
   out->full_height = full_h;
   out->scale_denom = denom;
   out->exif_orientation = orientation;
+  // Buffer coordinate of oriented full-resolution u: u / d + shift - origin, where shift is
+  // the partial last block that a mirrored axis moves to the front.
+  auto axis_offset = [&](bool raw_y, bool rev) {
+    const int r0 = raw_y ? ry0 : rx0, rl = raw_y ? rh : rw, s_len = raw_y ? sh : sw;
+    const double f_len = static_cast<double>(raw_y ? h : w);
+    const double origin = rev ? s_len - (r0 + rl) : r0;
+    return origin - (rev ? s_len - f_len / denom : 0.0);
+  };
+  out->offset_x = axis_offset(am.ox_is_raw_y, am.ox_rev);
+  out->offset_y = axis_offset(!am.ox_is_raw_y, am.oy_rev);
   finish(orientation, out);
 }
 
@@ -515,8 +624,16 @@ void ImageDecoder::Impl::decode_png(const uint8_t* data, size_t size, const Deco
   out->full_width = swap ? raw_h : raw_w;
   out->full_height = swap ? raw_w : raw_h;
   out->scale_denom = 1;
+  out->offset_x = out->offset_y = 0.0;
   out->exif_orientation = orientation;
   finish(orientation, out);
+  if (opts.region) {  // no ROI decoding for PNG, but the caller may still refuse the image
+    CropBox box;
+    std::string why;
+    if (!opts.region(out->full_width, out->full_height, &box, &why)) {
+      throw ImageError(path, why.empty() ? "refused by the crop" : why);
+    }
+  }
 }
 
 ImageDecoder::ImageDecoder() : impl_(new Impl) {}

@@ -4,11 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/errors.h"
+#include "dataio/image_types.h"
 
 namespace gan::dataio {
 
@@ -57,16 +59,31 @@ struct DecodeOptions {
   int min_side = 0;
   bool allow_dct_scaling = true;
   bool apply_exif_orientation = true;
+
+  // Optional region of interest. Called once the header is read, with the oriented
+  // full-resolution size; it returns the box the caller will use (oriented full-resolution
+  // pixels), or false with a reason to refuse the image (the reason becomes the ImageError).
+  // The box then replaces crop_w/crop_h for the DCT-scale choice, and, when allow_roi is
+  // set, a JPEG is only reconstructed (IDCT, upsampling, colour) inside the box plus a
+  // margin for the resampling filter: `resample_support` output pixels (0.5 area, 1 bilinear,
+  // 3 Lanczos-3) scaled to decoded pixels, plus 2. The whole entropy-coded stream is still
+  // decoded to the EOI marker, so corruption anywhere in the file is still an error.
+  std::function<bool(int full_w, int full_h, CropBox* box, std::string* reason)> region;
+  bool allow_roi = true;
+  double resample_support = 3.0;
 };
 
 struct DecodedImage {
-  int width = 0;   // as delivered: oriented and DCT-scaled
-  int height = 0;
+  int width = 0;   // of the rgb buffer: oriented, DCT-scaled, and only the ROI when one
+  int height = 0;  // was decoded
   int full_width = 0;  // oriented size at full resolution
   int full_height = 0;
-  // The JPEG was decoded at 1/scale_denom; full-resolution coordinate v maps to
-  // v / scale_denom here (width == ceil(full_width / scale_denom)).
+  // The JPEG was decoded at 1/scale_denom. An oriented full-resolution coordinate u maps to
+  // u / scale_denom - offset in this buffer. offset holds the ROI origin and, for axes the
+  // orientation mirrors, the partial last DCT block (ceil(W/d) - W/d) that ends up first.
   int scale_denom = 1;
+  double offset_x = 0.0;
+  double offset_y = 0.0;
   int exif_orientation = 1;  // 1..8 as found in the file (1 when absent or not applied)
   ImageFormat format = ImageFormat::kUnknown;
   std::vector<uint8_t> rgb;  // height * width * 3, row-major HWC

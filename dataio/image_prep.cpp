@@ -42,6 +42,18 @@ bool ImagePrep::process_bytes(const uint8_t* data, size_t size, const std::strin
     opts.crop_w = recipe_.crop.box.w;
     opts.crop_h = recipe_.crop.box.h;
   }
+  CropBox box;
+  // Resolve the crop from the header, before any pixel is decoded: lets the decoder refuse
+  // a too-small image early and reconstruct only the box (plus the filter's margin).
+  opts.region = [this, &box](int w, int h, CropBox* b, std::string* why) {
+    if (!resolve_crop(recipe_.crop, w, h, recipe_.small, &box, why)) return false;
+    *b = box;
+    return true;
+  };
+  opts.allow_roi = recipe_.roi_decoding;
+  opts.resample_support = recipe_.filter == ResizeFilter::kArea       ? 0.5
+                          : recipe_.filter == ResizeFilter::kBilinear ? 1.0
+                                                                      : 3.0;
   try {
     decoder_.decode(data, size, opts, &image_, path);
   } catch (const ImageError& e) {
@@ -51,17 +63,13 @@ bool ImagePrep::process_bytes(const uint8_t* data, size_t size, const std::strin
     *reason = "out of memory while decoding";
     return false;
   }
-  CropBox box;
-  if (!resolve_crop(recipe_.crop, image_.full_width, image_.full_height, recipe_.small, &box,
-                    reason)) {
-    return false;
-  }
-  // Full-resolution pixel edges map to edge / denom in the DCT-scaled image: the box may
-  // become fractional, which the resampler handles exactly.
+  // Full-resolution pixel edges map to edge / denom - offset in the decoded buffer: the box
+  // may become fractional, which the resampler handles exactly.
   const double d = image_.scale_denom;
-  resampler_.resize(image_.rgb.data(), image_.width, image_.height, 3, box.x / d, box.y / d,
-                    (box.x + box.w) / d, (box.y + box.h) / d, out, recipe_.size, recipe_.size,
-                    recipe_.filter);
+  const double ox = image_.offset_x, oy = image_.offset_y;
+  resampler_.resize(image_.rgb.data(), image_.width, image_.height, 3, box.x / d - ox,
+                    box.y / d - oy, (box.x + box.w) / d - ox, (box.y + box.h) / d - oy, out,
+                    recipe_.size, recipe_.size, recipe_.filter);
   last_crop_ = box;
   last_denom_ = image_.scale_denom;
   return true;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dataio/image_types.h"
+
 namespace gan::dataio {
 
 enum class ResizeFilter { kArea, kBilinear, kLanczos3 };
@@ -14,13 +16,6 @@ enum class ResizeFilter { kArea, kBilinear, kLanczos3 };
 bool parse_resize_filter(const std::string& s, ResizeFilter* out);
 const char* resize_filter_name(ResizeFilter f);
 
-// A box in full-resolution (oriented) image pixels.
-struct CropBox {
-  int y = 0;
-  int x = 0;
-  int h = 0;
-  int w = 0;
-};
 
 // What to do when the image is smaller than the requested centre crop.
 enum class SmallImagePolicy {
