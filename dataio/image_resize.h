@@ -72,7 +72,10 @@ class Resampler {
     std::vector<int> count;     // taps per output index
     std::vector<int32_t> coef;  // out_size * max_taps, Q14 fixed point, rows sum to 2^14
     int max_taps = 0;
+    int32_t max_abs_coef = 0;
   };
+  // Tests only: force the portable scalar loops (the SSE2 path must give the same bytes).
+  void set_use_simd(bool on) { use_simd_ = on; }
   static Taps compute_taps(int in_size, double b0, double b1, int out_size, ResizeFilter f);
 
  private:
@@ -89,6 +92,7 @@ class Resampler {
   Taps htaps_, vtaps_;
   std::vector<int32_t> tmp_;
   std::vector<int32_t> acc_;
+  bool use_simd_ = true;
 };
 
 // One-shot convenience wrapper.

@@ -204,3 +204,22 @@ TEST(Resize, DeterministicAcrossRunsAndThreads) {
     EXPECT_EQ(a, e) << resize_filter_name(f);
   }
 }
+
+TEST(Resize, SimdAndScalarGiveSameBytes) {
+  const auto src = random_image(181, 219, 5);
+  int compared = 0;
+  for (ResizeFilter f : {ResizeFilter::kArea, ResizeFilter::kBilinear, ResizeFilter::kLanczos3}) {
+    for (int o : {16, 27, 64, 200}) {
+      for (double x0 : {0.0, 12.5, 3.3}) {
+        std::vector<uint8_t> a(size_t(o) * o * 3), b(a.size());
+        Resampler fast, slow;
+        slow.set_use_simd(false);
+        fast.resize(src.data(), 181, 219, 3, x0, 1.0, 181.0, 218.5, a.data(), o, o, f);
+        slow.resize(src.data(), 181, 219, 3, x0, 1.0, 181.0, 218.5, b.data(), o, o, f);
+        ASSERT_EQ(a, b) << resize_filter_name(f) << " " << o << " " << x0;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 36);
+}
