@@ -27,18 +27,39 @@ for r in $(seq 1 "$rounds"); do
   taskset -c "$cpu" "$py" "$here/pil_recipe.py" "$corpus" "$r" 1 "$out/pil.h5" bilinear >> "$raw"
 done
 "$py" - "$raw" "$out/summary.csv" <<'PY'
+# Medians over rounds, and medians of per-round ratios (each round runs all variants
+# back to back, so a per-round ratio cancels most of the machine's drift).
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-by = {}
+rate = {}
 for r in rows:
-    by.setdefault(r["variant"], []).append(float(r["images_per_s"]))
-med = {k: statistics.median(v) for k, v in by.items()}
-bound = med["turbojpeg_full_decode"]
+    rate.setdefault(r["variant"], {})[r["round"]] = float(r["images_per_s"])
+med = {k: statistics.median(v.values()) for k, v in rate.items()}
+def ratio(k, ref):
+    rs = [rate[k][r] / rate[ref][r] for r in rate[k] if r in rate[ref]]
+    return statistics.median(rs)
 with open(sys.argv[2], "w") as fh:
     w = csv.writer(fh)
-    w.writerow(["variant", "rounds", "median_images_per_s", "min", "max", "ratio_to_turbojpeg_bound", "ratio_to_pil_box"])
-    for k, v in by.items():
-        w.writerow([k, len(v), "%.1f" % med[k], "%.1f" % min(v), "%.1f" % max(v),
-                    "%.3f" % (med[k] / bound), "%.2f" % (med[k] / med["pil_h5py_box"])])
+    w.writerow(["variant", "rounds", "median_images_per_s", "min", "max",
+                "median_round_ratio_to_turbojpeg_bound", "median_round_ratio_to_pil_box"])
+    for k, v in rate.items():
+        w.writerow([k, len(v), "%.1f" % med[k], "%.1f" % min(v.values()), "%.1f" % max(v.values()),
+                    "%.3f" % ratio(k, "turbojpeg_full_decode"), "%.2f" % ratio(k, "pil_h5py_box")])
 print(open(sys.argv[2]).read())
+PY
+# Bar chart of the medians (skipped when matplotlib is missing).
+"$py" - "$out/summary.csv" "$out/summary.png" <<'PY' || echo "no PNG (matplotlib missing?)"
+import csv, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows = list(csv.DictReader(open(sys.argv[1])))
+fig, ax = plt.subplots(figsize=(8, 3.5))
+ax.barh([r["variant"] for r in rows], [float(r["median_images_per_s"]) for r in rows])
+for i, r in enumerate(rows):
+    ax.text(float(r["median_images_per_s"]), i, " %sx bound" % r["median_round_ratio_to_turbojpeg_bound"], va="center")
+ax.set_xlabel("images/s, one core (median of interleaved rounds)")
+ax.set_title("gan_prep image path: crop 128 -> 64, 178x218 q95 JPEG")
+fig.tight_layout()
+fig.savefig(sys.argv[2], dpi=100)
 PY
