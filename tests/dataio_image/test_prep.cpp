@@ -59,6 +59,8 @@ TEST(Prep, RoiDecodingIsByteIdenticalToFullDecode) {
     files.push_back(encode_jpeg(stored, sw, sh, JpegColor::kRgb, 95, o % 2 == 0,
                                 make_exif_app1(o, o < 5)));
   }
+  files.push_back(encode_jpeg(upright, 178, 218, JpegColor::kRgb, 92, true, {}, true));
+  files.push_back(encode_jpeg(upright, 178, 218, JpegColor::kRgb, 92, true, {}, false, 1));
   std::vector<uint8_t> gray(300 * 250);
   for (size_t i = 0; i < gray.size(); ++i) gray[i] = upright[i % upright.size()];
   files.push_back(encode_jpeg(gray, 300, 250, JpegColor::kGray, 90));
@@ -119,7 +121,10 @@ TEST(Prep, OrientationMapsCropIntoScaledImage) {
 }
 
 TEST(Prep, CutFileCaughtWithRoi) {
-  const auto jpg = encode_jpeg(natural_rgb(178, 218, 3), 178, 218, JpegColor::kRgb, 95);
+  const auto src = natural_rgb(178, 218, 3);
+  for (int kind = 0; kind < 3; ++kind) {  // baseline, progressive, restart markers
+  const auto jpg = encode_jpeg(src, 178, 218, JpegColor::kRgb, 95, true, {}, kind == 1,
+                               kind == 2 ? 2 : 0);
   PrepRecipe r;  // crop 128 centred: rows 45..172, the cut lands below the crop
   ImagePrep prep(r);
   std::vector<uint8_t> out(prep.output_bytes());
@@ -127,8 +132,9 @@ TEST(Prep, CutFileCaughtWithRoi) {
     std::vector<uint8_t> cut(jpg.begin(), jpg.begin() + static_cast<long>(jpg.size() * frac));
     std::string why;
     EXPECT_FALSE(prep.process_bytes(cut.data(), cut.size(), "cut.jpg", out.data(), &why)) << frac;
-    EXPECT_NE(why.find("Premature end"), std::string::npos) << why;
+    EXPECT_NE(why.find("Premature end"), std::string::npos) << why << " kind " << kind;
   }
   std::string why;
   EXPECT_TRUE(prep.process_bytes(jpg.data(), jpg.size(), "ok.jpg", out.data(), &why)) << why;
+  }
 }

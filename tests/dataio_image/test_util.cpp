@@ -79,7 +79,8 @@ std::vector<uint8_t> make_exif_app1(int orientation, bool le) {
 
 std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h,
                                  JpegColor color, int quality, bool subsample,
-                                 const std::vector<uint8_t>& app1) {
+                                 const std::vector<uint8_t>& app1, bool progressive,
+                                 int restart_rows) {
   jpeg_compress_struct c{};
   jpeg_error_mgr err{};
   c.err = jpeg_std_error(&err);
@@ -107,6 +108,8 @@ std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int 
       c.comp_info[i].v_samp_factor = 1;
     }
   }
+  if (progressive) jpeg_simple_progression(&c);
+  c.restart_in_rows = restart_rows;
   jpeg_start_compress(&c, TRUE);
   if (!app1.empty()) {
     jpeg_write_marker(&c, JPEG_APP0 + 1, app1.data(), static_cast<unsigned>(app1.size()));

@@ -33,7 +33,8 @@ enum class JpegColor { kRgb, kGray, kCmykAdobe, kCmykPlain, kYcckAdobe };
 // subsample=false -> 4:4:4, so flat colour blocks decode almost exactly.
 std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h,
                                  JpegColor color, int quality = 95, bool subsample = true,
-                                 const std::vector<uint8_t>& app1 = {});
+                                 const std::vector<uint8_t>& app1 = {},
+                                 bool progressive = false, int restart_rows = 0);
 
 struct PngSpec {
   int w = 0, h = 0;
