@@ -50,11 +50,11 @@ inline bool rank_owns(const ShardRange& s, int rank, int world_size) {
 }
 
 struct ShardBatch {
-  int64_t count = 0;             // images that made it
-  std::vector<uint8_t> images;   // count * size * size * 3, in file order
-  std::vector<int64_t> labels;   // count * label_dims
+  int64_t count = 0;               // images that made it
+  std::vector<uint8_t> images;     // count * size * size * 3, in file order
+  std::vector<int64_t> labels;     // count * label_dims
   std::vector<std::string> files;  // the source file of each image
-  std::vector<BadFile> bad;      // files of this range that were refused, in file order
+  std::vector<BadFile> bad;        // files of this range that were refused, in file order
   // Exact per-channel sums over all pixels (0..255), so mean/std combine across shards and
   // ranks to the same value whatever the split.
   std::array<uint64_t, 3> sum{};

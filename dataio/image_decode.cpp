@@ -24,12 +24,18 @@ namespace {
 
 std::string errno_reason(int err) {
   switch (err) {
-    case ENOENT: return "no such file";
-    case EACCES: return "permission denied";
-    case ELOOP: return "symlink loop";
-    case ENAMETOOLONG: return "path too long";
-    case ENOTDIR: return "a path component is not a directory";
-    default: return std::strerror(err);
+    case ENOENT:
+      return "no such file";
+    case EACCES:
+      return "permission denied";
+    case ELOOP:
+      return "symlink loop";
+    case ENAMETOOLONG:
+      return "path too long";
+    case ENOTDIR:
+      return "a path component is not a directory";
+    default:
+      return std::strerror(err);
   }
 }
 
@@ -167,8 +173,8 @@ int parse_exif_orientation(const uint8_t* p, size_t n) {
   auto rd32 = [&](size_t o) -> uint32_t {
     return le ? (uint32_t(p[o]) | (uint32_t(p[o + 1]) << 8) | (uint32_t(p[o + 2]) << 16) |
                  (uint32_t(p[o + 3]) << 24))
-              : ((uint32_t(p[o]) << 24) | (uint32_t(p[o + 1]) << 16) |
-                 (uint32_t(p[o + 2]) << 8) | uint32_t(p[o + 3]));
+              : ((uint32_t(p[o]) << 24) | (uint32_t(p[o + 1]) << 16) | (uint32_t(p[o + 2]) << 8) |
+                 uint32_t(p[o + 3]));
   };
   if (rd16(2) != 42) return 1;
   const size_t ifd = rd32(4);
@@ -212,13 +218,34 @@ void apply_orientation(int o, const std::vector<uint8_t>& src, int w, int h, int
     for (int col = 0; col < ow; ++col) {
       int sr, sc;
       switch (o) {
-        case 2: sr = r; sc = w - 1 - col; break;               // mirror horizontal
-        case 3: sr = h - 1 - r; sc = w - 1 - col; break;       // rotate 180
-        case 4: sr = h - 1 - r; sc = col; break;               // mirror vertical
-        case 5: sr = col; sc = r; break;                       // transpose
-        case 6: sr = h - 1 - col; sc = r; break;               // rotate 90 CW
-        case 7: sr = h - 1 - col; sc = w - 1 - r; break;       // transverse
-        default: sr = col; sc = w - 1 - r; break;              // 8: rotate 90 CCW
+        case 2:
+          sr = r;
+          sc = w - 1 - col;
+          break;  // mirror horizontal
+        case 3:
+          sr = h - 1 - r;
+          sc = w - 1 - col;
+          break;  // rotate 180
+        case 4:
+          sr = h - 1 - r;
+          sc = col;
+          break;  // mirror vertical
+        case 5:
+          sr = col;
+          sc = r;
+          break;  // transpose
+        case 6:
+          sr = h - 1 - col;
+          sc = r;
+          break;  // rotate 90 CW
+        case 7:
+          sr = h - 1 - col;
+          sc = w - 1 - r;
+          break;  // transverse
+        default:
+          sr = col;
+          sc = w - 1 - r;
+          break;  // 8: rotate 90 CCW
       }
       const uint8_t* s = src.data() + (static_cast<size_t>(sr) * w + sc) * c;
       std::memcpy(drow + static_cast<size_t>(col) * c, s, c);
@@ -286,9 +313,7 @@ void png_read_from_memory(png_structp png, png_bytep out, png_size_t n) {
   s->pos += n;
 }
 
-std::string pixels_str(int64_t w, int64_t h) {
-  return std::to_string(w) + "x" + std::to_string(h);
-}
+std::string pixels_str(int64_t w, int64_t h) { return std::to_string(w) + "x" + std::to_string(h); }
 
 int pick_dct_denom(const DecodeOptions& o, int crop_w, int crop_h, int full_w, int full_h) {
   if (!o.allow_dct_scaling || o.min_side <= 0) return 1;
@@ -352,21 +377,29 @@ struct AxisMap {
 
 AxisMap axis_map(int o) {
   switch (o) {
-    case 2: return {false, true, false};
-    case 3: return {false, true, true};
-    case 4: return {false, false, true};
-    case 5: return {true, false, false};
-    case 6: return {true, true, false};
-    case 7: return {true, true, true};
-    case 8: return {true, false, true};
-    default: return {false, false, false};
+    case 2:
+      return {false, true, false};
+    case 3:
+      return {false, true, true};
+    case 4:
+      return {false, false, true};
+    case 5:
+      return {true, false, false};
+    case 6:
+      return {true, true, false};
+    case 7:
+      return {true, true, true};
+    case 8:
+      return {true, false, true};
+    default:
+      return {false, false, false};
   }
 }
 
 // Asks the caller's region callback for the box. Kept out of decode_jpeg so that no object
 // with a destructor lives in the frame that a libjpeg longjmp returns to.
-bool ImageDecoder::Impl::ask_region(const DecodeOptions& opts, int full_w, int full_h,
-                                    CropBox* box, const std::string& path) {
+bool ImageDecoder::Impl::ask_region(const DecodeOptions& opts, int full_w, int full_h, CropBox* box,
+                                    const std::string& path) {
   if (!opts.region) return false;
   std::string why;
   bool ok = false;
@@ -535,8 +568,8 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
 void ImageDecoder::Impl::decode_png(const uint8_t* data, size_t size, const DecodeOptions& opts,
                                     DecodedImage* out, const std::string& path) {
   png_state = PngReadState{data, size, 0, {0}};
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &png_state, png_on_error,
-                                           png_on_warning);
+  png_structp png =
+      png_create_read_struct(PNG_LIBPNG_VER_STRING, &png_state, png_on_error, png_on_warning);
   if (!png) throw ImageError(path, "libpng: out of memory");
   png_infop info = png_create_info_struct(png);
   if (!info) {
@@ -602,7 +635,8 @@ void ImageDecoder::Impl::decode_png(const uint8_t* data, size_t size, const Deco
   if (bd == 8 && ch == 4) {
     for (size_t i = 0; i < n; ++i) {
       const uint32_t a = p[4 * i + 3];
-      for (int k = 0; k < 3; ++k) p[3 * i + k] = static_cast<uint8_t>((p[4 * i + k] * a + 127) / 255);
+      for (int k = 0; k < 3; ++k)
+        p[3 * i + k] = static_cast<uint8_t>((p[4 * i + k] * a + 127) / 255);
     }
   } else if (bd == 16) {
     for (size_t i = 0; i < n; ++i) {
@@ -644,8 +678,12 @@ void ImageDecoder::decode(const uint8_t* data, size_t size, const DecodeOptions&
   if (size == 0) throw ImageError(path, "empty file");
   std::string kind;
   switch (sniff_format(data, size, &kind)) {
-    case ImageFormat::kJpeg: impl_->decode_jpeg(data, size, opts, out, path); return;
-    case ImageFormat::kPng: impl_->decode_png(data, size, opts, out, path); return;
+    case ImageFormat::kJpeg:
+      impl_->decode_jpeg(data, size, opts, out, path);
+      return;
+    case ImageFormat::kPng:
+      impl_->decode_png(data, size, opts, out, path);
+      return;
     default:
       throw ImageError(path, "not a JPEG or PNG file (content looks like " + kind + ")");
   }

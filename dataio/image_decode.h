@@ -74,8 +74,8 @@ struct DecodeOptions {
 };
 
 struct DecodedImage {
-  int width = 0;   // of the rgb buffer: oriented, DCT-scaled, and only the ROI when one
-  int height = 0;  // was decoded
+  int width = 0;       // of the rgb buffer: oriented, DCT-scaled, and only the ROI when one
+  int height = 0;      // was decoded
   int full_width = 0;  // oriented size at full resolution
   int full_height = 0;
   // The JPEG was decoded at 1/scale_denom. An oriented full-resolution coordinate u maps to

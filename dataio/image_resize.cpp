@@ -30,9 +30,12 @@ bool parse_resize_filter(const std::string& s, ResizeFilter* out) {
 
 const char* resize_filter_name(ResizeFilter f) {
   switch (f) {
-    case ResizeFilter::kArea: return "area";
-    case ResizeFilter::kBilinear: return "bilinear";
-    case ResizeFilter::kLanczos3: return "lanczos3";
+    case ResizeFilter::kArea:
+      return "area";
+    case ResizeFilter::kBilinear:
+      return "bilinear";
+    case ResizeFilter::kLanczos3:
+      return "lanczos3";
   }
   return "?";
 }
@@ -89,8 +92,8 @@ bool parse_crop_spec(const std::string& s, CropSpec* out) {
 
 std::string crop_spec_string(const CropSpec& c) {
   if (c.kind == CropSpec::Kind::kCentre) return c.size == 0 ? "full" : std::to_string(c.size);
-  return std::to_string(c.box.y) + "," + std::to_string(c.box.x) + "," +
-         std::to_string(c.box.h) + "," + std::to_string(c.box.w);
+  return std::to_string(c.box.y) + "," + std::to_string(c.box.x) + "," + std::to_string(c.box.h) +
+         "," + std::to_string(c.box.w);
 }
 
 bool resolve_crop(const CropSpec& spec, int w, int h, SmallImagePolicy small, CropBox* out,
@@ -103,8 +106,8 @@ bool resolve_crop(const CropSpec& spec, int w, int h, SmallImagePolicy small, Cr
     const CropBox& b = spec.box;
     if (b.y < 0 || b.x < 0 || b.h <= 0 || b.w <= 0 || int64_t{b.y} + b.h > h ||
         int64_t{b.x} + b.w > w) {
-      *reason = "crop box y,x,h,w=" + crop_spec_string(spec) + " outside the " +
-                std::to_string(w) + "x" + std::to_string(h) + " image";
+      *reason = "crop box y,x,h,w=" + crop_spec_string(spec) + " outside the " + std::to_string(w) +
+                "x" + std::to_string(h) + " image";
       return false;
     }
     *out = b;
@@ -116,8 +119,8 @@ bool resolve_crop(const CropSpec& spec, int w, int h, SmallImagePolicy small, Cr
     side = fit;
   } else if (side > fit) {
     if (small == SmallImagePolicy::kSkip) {
-      *reason = "image " + std::to_string(w) + "x" + std::to_string(h) +
-                " smaller than the " + std::to_string(side) + " crop";
+      *reason = "image " + std::to_string(w) + "x" + std::to_string(h) + " smaller than the " +
+                std::to_string(side) + " crop";
       return false;
     }
     side = fit;  // largest centred square that fits; never pad with black
@@ -234,8 +237,8 @@ const Resampler::Taps& Resampler::taps_for(Key k, bool horizontal) {
   return taps;
 }
 
-void Resampler::resize(const uint8_t* src, int w, int h, int c, double x0, double y0,
-                       double x1, double y1, uint8_t* dst, int ow, int oh, ResizeFilter f) {
+void Resampler::resize(const uint8_t* src, int w, int h, int c, double x0, double y0, double x1,
+                       double y1, uint8_t* dst, int ow, int oh, ResizeFilter f) {
   const Taps& ht = taps_for(Key{w, ow, x0, x1, f}, true);
   const Taps& vt = taps_for(Key{h, oh, y0, y1, f}, false);
   // Only the source rows some output row reads go through the horizontal pass.

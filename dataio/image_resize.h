@@ -16,7 +16,6 @@ enum class ResizeFilter { kArea, kBilinear, kLanczos3 };
 bool parse_resize_filter(const std::string& s, ResizeFilter* out);
 const char* resize_filter_name(ResizeFilter f);
 
-
 // What to do when the image is smaller than the requested centre crop.
 enum class SmallImagePolicy {
   kUpscale,  // use the largest centred square that fits, resized (up) to the output size
@@ -64,8 +63,8 @@ bool resolve_crop(const CropSpec& spec, int w, int h, SmallImagePolicy small, Cr
 //  - lanczos: Lanczos-3 windowed sinc, widened by the scale factor when reducing.
 class Resampler {
  public:
-  void resize(const uint8_t* src, int w, int h, int c, double x0, double y0, double x1,
-              double y1, uint8_t* dst, int ow, int oh, ResizeFilter f);
+  void resize(const uint8_t* src, int w, int h, int c, double x0, double y0, double x1, double y1,
+              uint8_t* dst, int ow, int oh, ResizeFilter f);
 
   struct Taps {
     std::vector<int> first;     // first source index per output index

@@ -117,8 +117,8 @@ namespace {
 void walk(int dirfd, const std::string& rel, const std::string& root, ScanResult* out) {
   DIR* d = fdopendir(dirfd);  // takes ownership of dirfd
   if (!d) {
-    out->bad.push_back({rel.empty() ? root : rel, std::string("cannot list directory: ") +
-                                                      std::strerror(errno)});
+    out->bad.push_back(
+        {rel.empty() ? root : rel, std::string("cannot list directory: ") + std::strerror(errno)});
     ::close(dirfd);
     return;
   }
@@ -286,9 +286,12 @@ AttrTable parse_attr_file(const std::string& path) {
 
 const char* split_name(Split s) {
   switch (s) {
-    case Split::kTrain: return "train";
-    case Split::kValid: return "valid";
-    case Split::kTest: return "test";
+    case Split::kTrain:
+      return "train";
+    case Split::kValid:
+      return "valid";
+    case Split::kTest:
+      return "test";
   }
   return "?";
 }

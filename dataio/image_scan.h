@@ -45,9 +45,9 @@ bool has_image_extension(const std::string& name);
 // list_attr_celeba.txt: line 1 the image count, line 2 the K attribute names, then one line
 // per image `name v1 .. vK` with vi in {-1, 1}. Labels become 0/1, row-major [N, K].
 struct AttrTable {
-  std::vector<std::string> names;  // K attribute names
-  std::vector<std::string> files;  // N image names, in file order
-  std::vector<int64_t> labels;     // N * K, 0 or 1
+  std::vector<std::string> names;                 // K attribute names
+  std::vector<std::string> files;                 // N image names, in file order
+  std::vector<int64_t> labels;                    // N * K, 0 or 1
   std::unordered_map<std::string, size_t> index;  // file name -> row
   size_t num_attrs() const { return names.size(); }
   // Row of `file` or nullptr when absent.

@@ -122,10 +122,9 @@ int main(int argc, char** argv) {
     const auto s = Clock::now();
     for (int p = 0; p < a.passes; ++p) {
       for (size_t i = 0; i < paths.size(); ++i) {
-        const bool ok = from_file
-                            ? prep.process_file(paths[i], out.data(), &why)
-                            : prep.process_bytes(bytes[i].data(), bytes[i].size(), paths[i],
-                                                 out.data(), &why);
+        const bool ok = from_file ? prep.process_file(paths[i], out.data(), &why)
+                                  : prep.process_bytes(bytes[i].data(), bytes[i].size(), paths[i],
+                                                       out.data(), &why);
         if (!ok) {
           std::fprintf(stderr, "%s: %s\n", paths[i].c_str(), why.c_str());
           std::exit(3);

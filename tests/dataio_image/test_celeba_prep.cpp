@@ -82,7 +82,7 @@ TEST(CelebaPrep, ShardBatchesIndependentOfThreadsAndRanks) {
   EXPECT_EQ(one.bad[1].path, "000012.jpg");
   ASSERT_EQ(one.labels.size(), 27u);
   EXPECT_EQ(one.files[4], "000006.jpg");  // 000005 excluded at planning
-  EXPECT_EQ(one.labels[4 * 3], 0);       // 000006: attr0 = -1
+  EXPECT_EQ(one.labels[4 * 3], 0);        // 000006: attr0 = -1
 
   for (int threads : {2, 3, 7}) {
     const ShardBatch t = prepare_shard(plan, fx.img_dir, whole, r, threads);

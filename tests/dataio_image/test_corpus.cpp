@@ -56,7 +56,8 @@ TEST(Corpus, MixedFolderEveryBadKindReported) {
   TempDir d;
   const auto good = encode_jpeg(natural_rgb(178, 218, 1), 178, 218, JpegColor::kRgb, 95);
   write_file(d / "000001.jpg", good);
-  write_file(d / "000002.jpg", encode_jpeg(natural_rgb(178, 218, 2), 178, 218, JpegColor::kRgb, 95));
+  write_file(d / "000002.jpg",
+             encode_jpeg(natural_rgb(178, 218, 2), 178, 218, JpegColor::kRgb, 95));
   // Good but unusual: gray, CMYK, 16-bit PNG, palette, alpha, rotated.
   std::vector<uint8_t> gray(178 * 218, 90);
   write_file(d / "gray.jpg", encode_jpeg(gray, 178, 218, JpegColor::kGray, 95));
@@ -75,10 +76,11 @@ TEST(Corpus, MixedFolderEveryBadKindReported) {
   rgba.w = 178, rgba.h = 218, rgba.color_type = PNG_COLOR_TYPE_RGB_ALPHA, rgba.bit_depth = 8;
   rgba.data.assign(size_t(178) * 218 * 4, 255);
   write_file(d / "alpha.png", encode_png(rgba));
-  write_file(d / "rotated.jpg", encode_jpeg(natural_rgb(218, 178, 3), 218, 178, JpegColor::kRgb,
-                                            95, true, make_exif_app1(6, true)));
+  write_file(d / "rotated.jpg", encode_jpeg(natural_rgb(218, 178, 3), 218, 178, JpegColor::kRgb, 95,
+                                            true, make_exif_app1(6, true)));
   // Bad.
-  write_file(d / "truncated.jpg", std::vector<uint8_t>(good.begin(), good.begin() + good.size() / 2));
+  write_file(d / "truncated.jpg",
+             std::vector<uint8_t>(good.begin(), good.begin() + good.size() / 2));
   write_file(d / "empty.jpg", std::string());
   write_file(d / "text.jpg", std::string("<html>not an image</html>\n"));
   auto huge = good;

@@ -119,8 +119,8 @@ TEST(Decode, YcckJpeg) {
 TEST(Decode, Png16BitRgbRoundsTo8) {
   PngSpec s;
   s.w = 4, s.h = 1, s.color_type = PNG_COLOR_TYPE_RGB, s.bit_depth = 16;
-  const uint16_t vals[12] = {0, 65535, 0x1234, 257, 32767, 32768, 128, 129, 65407, 0x8080,
-                             0x7f80, 1000};
+  const uint16_t vals[12] = {0,   65535, 0x1234, 257,    32767,  32768,
+                             128, 129,   65407,  0x8080, 0x7f80, 1000};
   for (uint16_t v : vals) s.data.push_back(v >> 8), s.data.push_back(v & 0xff);
   const auto png = encode_png(s);
   const DecodedImage im = decode_image(png.data(), png.size());
@@ -141,8 +141,8 @@ TEST(Decode, PngPaletteWithTransparency) {
   const DecodedImage im = decode_image(png.data(), png.size());
   ASSERT_EQ(im.width, 4);
   expect_px(im, 0, 0, 10, 20, 30, 0, "opaque palette");
-  expect_px(im, 1, 0, (200 * 128 + 127) / 255, (100 * 128 + 127) / 255, (50 * 128 + 127) / 255,
-            0, "half transparent composited on black");
+  expect_px(im, 1, 0, (200 * 128 + 127) / 255, (100 * 128 + 127) / 255, (50 * 128 + 127) / 255, 0,
+            "half transparent composited on black");
   expect_px(im, 2, 0, 0, 0, 0, 0, "transparent white becomes black");
 }
 
@@ -181,7 +181,8 @@ TEST(Decode, PngLowBitGray) {
   const auto png = encode_png(s);
   const DecodedImage im = decode_image(png.data(), png.size());
   const int bits[8] = {1, 0, 1, 0, 0, 1, 0, 1};
-  for (int x = 0; x < 8; ++x) expect_px(im, x, 0, bits[x] * 255, bits[x] * 255, bits[x] * 255, 0, "1-bit");
+  for (int x = 0; x < 8; ++x)
+    expect_px(im, x, 0, bits[x] * 255, bits[x] * 255, bits[x] * 255, 0, "1-bit");
 }
 
 // --- EXIF orientation ------------------------------------------------------------------
@@ -203,14 +204,30 @@ std::vector<uint8_t> stored_for(int o, int* sw, int* sh) {
     for (int c = 0; c < *sw; ++c) {
       int ar = 0, ac = 0;  // visual row, column
       switch (o) {
-        case 1: ar = r, ac = c; break;
-        case 2: ar = r, ac = W - 1 - c; break;
-        case 3: ar = H - 1 - r, ac = W - 1 - c; break;
-        case 4: ar = H - 1 - r, ac = c; break;
-        case 5: ar = c, ac = r; break;                   // row0 = left,  col0 = top
-        case 6: ar = c, ac = W - 1 - r; break;           // row0 = right, col0 = top
-        case 7: ar = H - 1 - c, ac = W - 1 - r; break;   // row0 = right, col0 = bottom
-        case 8: ar = H - 1 - c, ac = r; break;           // row0 = left,  col0 = bottom
+        case 1:
+          ar = r, ac = c;
+          break;
+        case 2:
+          ar = r, ac = W - 1 - c;
+          break;
+        case 3:
+          ar = H - 1 - r, ac = W - 1 - c;
+          break;
+        case 4:
+          ar = H - 1 - r, ac = c;
+          break;
+        case 5:
+          ar = c, ac = r;
+          break;  // row0 = left,  col0 = top
+        case 6:
+          ar = c, ac = W - 1 - r;
+          break;  // row0 = right, col0 = top
+        case 7:
+          ar = H - 1 - c, ac = W - 1 - r;
+          break;  // row0 = right, col0 = bottom
+        case 8:
+          ar = H - 1 - c, ac = r;
+          break;  // row0 = left,  col0 = bottom
       }
       std::memcpy(&s[(static_cast<size_t>(r) * *sw + c) * 3], kQuad[quad_of(ac, ar)], 3);
     }
@@ -261,7 +278,8 @@ TEST(Decode, ExifOrientationAllEightPng) {
 TEST(Decode, ExifOrientationCanBeIgnored) {
   int sw, sh;
   const auto stored = stored_for(6, &sw, &sh);
-  const auto jpg = encode_jpeg(stored, sw, sh, JpegColor::kRgb, 100, false, make_exif_app1(6, true));
+  const auto jpg =
+      encode_jpeg(stored, sw, sh, JpegColor::kRgb, 100, false, make_exif_app1(6, true));
   DecodeOptions o;
   o.apply_exif_orientation = false;
   const DecodedImage im = decode_image(jpg.data(), jpg.size(), o);
@@ -382,7 +400,7 @@ TEST(Decode, DctScaleChosenFromCropAndOutputSize) {
     bool allow;
     int denom, w, h;
   } cases[] = {
-      {128, 64, true, 2, 89, 109},  {128, 32, true, 4, 45, 55},  {128, 16, true, 8, 23, 28},
+      {128, 64, true, 2, 89, 109},  {128, 32, true, 4, 45, 55},    {128, 16, true, 8, 23, 28},
       {128, 65, true, 1, 178, 218}, {128, 64, false, 1, 178, 218}, {0, 64, true, 2, 89, 109},
       {108, 64, true, 1, 178, 218}, {0, 0, true, 1, 178, 218},
   };

@@ -24,14 +24,30 @@ std::vector<uint8_t> store_for_orientation(const std::vector<uint8_t>& img, int 
     for (int c = 0; c < *sw; ++c) {
       int ar = 0, ac = 0;
       switch (o) {
-        case 1: ar = r, ac = c; break;
-        case 2: ar = r, ac = w - 1 - c; break;
-        case 3: ar = h - 1 - r, ac = w - 1 - c; break;
-        case 4: ar = h - 1 - r, ac = c; break;
-        case 5: ar = c, ac = r; break;
-        case 6: ar = c, ac = w - 1 - r; break;
-        case 7: ar = h - 1 - c, ac = w - 1 - r; break;
-        case 8: ar = h - 1 - c, ac = r; break;
+        case 1:
+          ar = r, ac = c;
+          break;
+        case 2:
+          ar = r, ac = w - 1 - c;
+          break;
+        case 3:
+          ar = h - 1 - r, ac = w - 1 - c;
+          break;
+        case 4:
+          ar = h - 1 - r, ac = c;
+          break;
+        case 5:
+          ar = c, ac = r;
+          break;
+        case 6:
+          ar = c, ac = w - 1 - r;
+          break;
+        case 7:
+          ar = h - 1 - c, ac = w - 1 - r;
+          break;
+        case 8:
+          ar = h - 1 - c, ac = r;
+          break;
       }
       std::memcpy(&s[(size_t(r) * *sw + c) * 3], &img[(size_t(ar) * w + ac) * 3], 3);
     }
@@ -56,8 +72,8 @@ TEST(Prep, RoiDecodingIsByteIdenticalToFullDecode) {
   for (int o = 1; o <= 8; ++o) {
     int sw, sh;
     const auto stored = store_for_orientation(upright, 178, 218, o, &sw, &sh);
-    files.push_back(encode_jpeg(stored, sw, sh, JpegColor::kRgb, 95, o % 2 == 0,
-                                make_exif_app1(o, o < 5)));
+    files.push_back(
+        encode_jpeg(stored, sw, sh, JpegColor::kRgb, 95, o % 2 == 0, make_exif_app1(o, o < 5)));
   }
   files.push_back(encode_jpeg(upright, 178, 218, JpegColor::kRgb, 92, true, {}, true));
   files.push_back(encode_jpeg(upright, 178, 218, JpegColor::kRgb, 92, true, {}, false, 1));
@@ -71,7 +87,8 @@ TEST(Prep, RoiDecodingIsByteIdenticalToFullDecode) {
   int cases = 0, scaled = 0;
   for (const char* crop : {"128", "108", "full", "40,20,138,120"}) {
     for (int size : {64, 32, 27}) {
-      for (ResizeFilter f : {ResizeFilter::kArea, ResizeFilter::kBilinear, ResizeFilter::kLanczos3}) {
+      for (ResizeFilter f :
+           {ResizeFilter::kArea, ResizeFilter::kBilinear, ResizeFilter::kLanczos3}) {
         for (bool dct : {true, false}) {
           PrepRecipe r;
           ASSERT_TRUE(parse_crop_spec(crop, &r.crop));
@@ -123,18 +140,18 @@ TEST(Prep, OrientationMapsCropIntoScaledImage) {
 TEST(Prep, CutFileCaughtWithRoi) {
   const auto src = natural_rgb(178, 218, 3);
   for (int kind = 0; kind < 3; ++kind) {  // baseline, progressive, restart markers
-  const auto jpg = encode_jpeg(src, 178, 218, JpegColor::kRgb, 95, true, {}, kind == 1,
-                               kind == 2 ? 2 : 0);
-  PrepRecipe r;  // crop 128 centred: rows 45..172, the cut lands below the crop
-  ImagePrep prep(r);
-  std::vector<uint8_t> out(prep.output_bytes());
-  for (double frac : {0.9, 0.97}) {
-    std::vector<uint8_t> cut(jpg.begin(), jpg.begin() + static_cast<long>(jpg.size() * frac));
+    const auto jpg =
+        encode_jpeg(src, 178, 218, JpegColor::kRgb, 95, true, {}, kind == 1, kind == 2 ? 2 : 0);
+    PrepRecipe r;  // crop 128 centred: rows 45..172, the cut lands below the crop
+    ImagePrep prep(r);
+    std::vector<uint8_t> out(prep.output_bytes());
+    for (double frac : {0.9, 0.97}) {
+      std::vector<uint8_t> cut(jpg.begin(), jpg.begin() + static_cast<long>(jpg.size() * frac));
+      std::string why;
+      EXPECT_FALSE(prep.process_bytes(cut.data(), cut.size(), "cut.jpg", out.data(), &why)) << frac;
+      EXPECT_NE(why.find("Premature end"), std::string::npos) << why << " kind " << kind;
+    }
     std::string why;
-    EXPECT_FALSE(prep.process_bytes(cut.data(), cut.size(), "cut.jpg", out.data(), &why)) << frac;
-    EXPECT_NE(why.find("Premature end"), std::string::npos) << why << " kind " << kind;
-  }
-  std::string why;
-  EXPECT_TRUE(prep.process_bytes(jpg.data(), jpg.size(), "ok.jpg", out.data(), &why)) << why;
+    EXPECT_TRUE(prep.process_bytes(jpg.data(), jpg.size(), "ok.jpg", out.data(), &why)) << why;
   }
 }

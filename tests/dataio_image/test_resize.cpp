@@ -20,7 +20,8 @@ TEST(Crop, CelebaCentreCrops) {
   for (const auto& c : cases) {
     CropBox b;
     std::string why;
-    ASSERT_TRUE(resolve_crop(CropSpec::centre(c.side), 178, 218, SmallImagePolicy::kSkip, &b, &why));
+    ASSERT_TRUE(
+        resolve_crop(CropSpec::centre(c.side), 178, 218, SmallImagePolicy::kSkip, &b, &why));
     EXPECT_EQ(b.y, c.y) << c.side;
     EXPECT_EQ(b.x, c.x) << c.side;
     EXPECT_EQ(b.h, c.side);
@@ -76,8 +77,8 @@ std::vector<uint8_t> random_image(int w, int h, uint32_t seed) {
 }
 
 // Plain reference: exact area average over a real-valued box, in double.
-std::vector<uint8_t> ref_area(const std::vector<uint8_t>& src, int w, int h, double x0,
-                              double y0, double x1, double y1, int ow, int oh) {
+std::vector<uint8_t> ref_area(const std::vector<uint8_t>& src, int w, int h, double x0, double y0,
+                              double x1, double y1, int ow, int oh) {
   std::vector<uint8_t> out(static_cast<size_t>(ow) * oh * 3);
   const double sx = (x1 - x0) / ow, sy = (y1 - y0) / oh;
   for (int i = 0; i < oh; ++i) {
@@ -92,7 +93,8 @@ std::vector<uint8_t> ref_area(const std::vector<uint8_t>& src, int w, int h, dou
           wsum += wx * wy;
         }
       }
-      for (int k = 0; k < 3; ++k) out[(size_t(i) * ow + j) * 3 + k] = uint8_t(std::lround(acc[k] / wsum));
+      for (int k = 0; k < 3; ++k)
+        out[(size_t(i) * ow + j) * 3 + k] = uint8_t(std::lround(acc[k] / wsum));
     }
   }
   return out;
@@ -114,7 +116,8 @@ TEST(Resize, AreaTwoToOneIsExactBlockAverage) {
     for (int x = 0; x < 64; ++x) {
       for (int k = 0; k < 3; ++k) {
         auto s = [&](int yy, int xx) { return int(src[(size_t(yy) * 128 + xx) * 3 + k]); };
-        const int sum = s(2 * y, 2 * x) + s(2 * y, 2 * x + 1) + s(2 * y + 1, 2 * x) + s(2 * y + 1, 2 * x + 1);
+        const int sum =
+            s(2 * y, 2 * x) + s(2 * y, 2 * x + 1) + s(2 * y + 1, 2 * x) + s(2 * y + 1, 2 * x + 1);
         ASSERT_EQ(out[(size_t(y) * 64 + x) * 3 + k], (sum + 2) / 4) << x << "," << y;
       }
     }

@@ -20,15 +20,16 @@ TEST(Scan, RecursiveSortedBytewise) {
   write_file(d / "sub/000002.jpg", std::string("x"));
   write_file(d / "sub/deeper/1.png", std::string("x"));
   ASSERT_EQ(mkdir((d / "dir.jpg").c_str(), 0755), 0);
-  write_file(d / "dir.jpg/inner.jpg", std::string("x"));  // not reached: dir.jpg is refused
+  write_file(d / "dir.jpg/inner.jpg", std::string("x"));      // not reached: dir.jpg is refused
   ASSERT_EQ(symlink("sub", (d / "link_to_sub").c_str()), 0);  // not followed
   ASSERT_EQ(symlink("nowhere.jpg", (d / "dangling.jpg").c_str()), 0);
   ASSERT_EQ(mkfifo((d / "pipe.jpg").c_str(), 0644), 0);
 
   const ScanResult r = scan_image_folder(d.path());
   const std::vector<std::string> expect = {
-      "Z.JPG", "a.png", "b.jpg", "c.jpeg", "dangling.jpg", "pipe.jpg",
-      "sub/000002.jpg", "sub/deeper/1.png", "\xc3\xbc.jpg"};
+      "Z.JPG",        "a.png",    "b.jpg",          "c.jpeg",
+      "dangling.jpg", "pipe.jpg", "sub/000002.jpg", "sub/deeper/1.png",
+      "\xc3\xbc.jpg"};
   EXPECT_EQ(r.files, expect);
   ASSERT_EQ(r.bad.size(), 1u);
   EXPECT_EQ(r.bad[0].path, "dir.jpg");
@@ -65,8 +66,8 @@ std::string attr_error(const std::string& text) {
 
 TEST(CelebaLists, AttrParsesToZeroOne) {
   // Real file layout: double spaces, CRLF line ends, trailing newline.
-  const std::string text = attr_text(
-      "000001.jpg  1 -1  1\r\n000002.jpg -1 -1 -1\r\n000003.jpg  1  1 -1\r\n");
+  const std::string text =
+      attr_text("000001.jpg  1 -1  1\r\n000002.jpg -1 -1 -1\r\n000003.jpg  1  1 -1\r\n");
   const AttrTable t = parse_attr_text(text, "x");
   ASSERT_EQ(t.num_attrs(), 3u);
   EXPECT_EQ(t.names[2], "Male");
@@ -113,8 +114,7 @@ TEST(CelebaLists, Partition) {
             "list_eval_partition.txt:2: partition '3' for 'b.jpg' is not 0, 1 or 2");
   EXPECT_EQ(err("a.jpg 0\nb.jpg\n"),
             "list_eval_partition.txt:2: expected 'name 0|1|2', got 1 fields");
-  EXPECT_EQ(err("a.jpg 0\na.jpg 1\n"),
-            "list_eval_partition.txt:2: duplicate image name 'a.jpg'");
+  EXPECT_EQ(err("a.jpg 0\na.jpg 1\n"), "list_eval_partition.txt:2: duplicate image name 'a.jpg'");
 }
 
 TEST(BadFiles, JsonEscapesAndSorts) {
@@ -134,8 +134,9 @@ TEST(BadFiles, JsonEscapesAndSorts) {
   if (!py.empty()) {  // a real JSON parser must accept it
     TempDir d;
     write_file(d / "r.json", j);
-    EXPECT_EQ(run_command(py + " -c 'import json,sys; assert len(json.load(open(sys.argv[1])))==4' " +
-                          d / "r.json"),
-              0);
+    EXPECT_EQ(
+        run_command(py + " -c 'import json,sys; assert len(json.load(open(sys.argv[1])))==4' " +
+                    d / "r.json"),
+        0);
   }
 }

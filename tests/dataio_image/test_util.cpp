@@ -1,6 +1,8 @@
 // Implementation of the gan_image test helpers (encoders write to memory; see test_util.h).
 #include "test_util.h"
 
+#include <jpeglib.h>
+#include <png.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,9 +14,6 @@
 #include <fstream>
 #include <random>
 #include <stdexcept>
-
-#include <jpeglib.h>
-#include <png.h>
 
 namespace gan::test {
 
@@ -77,10 +76,9 @@ std::vector<uint8_t> make_exif_app1(int orientation, bool le) {
   return v;
 }
 
-std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h,
-                                 JpegColor color, int quality, bool subsample,
-                                 const std::vector<uint8_t>& app1, bool progressive,
-                                 int restart_rows) {
+std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h, JpegColor color,
+                                 int quality, bool subsample, const std::vector<uint8_t>& app1,
+                                 bool progressive, int restart_rows) {
   jpeg_compress_struct c{};
   jpeg_error_mgr err{};
   c.err = jpeg_std_error(&err);
@@ -91,9 +89,15 @@ std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int 
   c.image_width = w;
   c.image_height = h;
   switch (color) {
-    case JpegColor::kRgb: c.input_components = 3, c.in_color_space = JCS_RGB; break;
-    case JpegColor::kGray: c.input_components = 1, c.in_color_space = JCS_GRAYSCALE; break;
-    default: c.input_components = 4, c.in_color_space = JCS_CMYK; break;
+    case JpegColor::kRgb:
+      c.input_components = 3, c.in_color_space = JCS_RGB;
+      break;
+    case JpegColor::kGray:
+      c.input_components = 1, c.in_color_space = JCS_GRAYSCALE;
+      break;
+    default:
+      c.input_components = 4, c.in_color_space = JCS_CMYK;
+      break;
   }
   jpeg_set_defaults(&c);
   if (color == JpegColor::kYcckAdobe) jpeg_set_colorspace(&c, JCS_YCCK);

@@ -31,10 +31,10 @@ std::vector<uint8_t> make_exif_app1(int orientation, bool little_endian);
 enum class JpegColor { kRgb, kGray, kCmykAdobe, kCmykPlain, kYcckAdobe };
 // pixels: h*w*components (3 for RGB, 1 gray, 4 CMYK/YCCK input as stored CMYK values).
 // subsample=false -> 4:4:4, so flat colour blocks decode almost exactly.
-std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h,
-                                 JpegColor color, int quality = 95, bool subsample = true,
-                                 const std::vector<uint8_t>& app1 = {},
-                                 bool progressive = false, int restart_rows = 0);
+std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& pixels, int w, int h, JpegColor color,
+                                 int quality = 95, bool subsample = true,
+                                 const std::vector<uint8_t>& app1 = {}, bool progressive = false,
+                                 int restart_rows = 0);
 
 struct PngSpec {
   int w = 0, h = 0;
