@@ -1,0 +1,215 @@
+#include "dataio/manifest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "core/sha256.h"
+
+namespace gan::dataio {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string shard_name(size_t index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "shard-%05zu.h5", index);
+  return buf;
+}
+
+}  // namespace
+
+Manifest Manifest::load(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "manifest.json").string();
+  if (!fs::is_directory(dir)) throw DataError("data folder " + dir + " does not exist");
+  std::ifstream in(path);
+  if (!in) throw DataError(path + ": missing (is " + dir + " a folder made by gan_prep?)");
+  Manifest m;
+  try {
+    json j = json::parse(in);
+    m.format_version = j.at("format_version").get<int>();
+    if (m.format_version != kShardFormatVersion)
+      throw DataError(path + ": format_version " + std::to_string(m.format_version) +
+                      " is not supported (expected " + std::to_string(kShardFormatVersion) + ")");
+    auto shape = j.at("image_shape").get<std::vector<int64_t>>();
+    if (shape.size() != 3) throw DataError(path + ": image_shape must be [H, W, C]");
+    m.shape = {shape[0], shape[1], shape[2]};
+    m.label_dims = j.value("label_dims", int64_t{0});
+    m.num_classes = j.value("num_classes", int64_t{0});
+    m.chunk_images = j.at("chunk_images").get<int64_t>();
+    m.total = j.at("total").get<int64_t>();
+    const auto& r = j.at("recipe");
+    m.recipe.source = r.at("source").get<std::string>();
+    auto box = r.at("crop_box").get<std::vector<int64_t>>();
+    for (size_t i = 0; i < 4 && i < box.size(); ++i) m.recipe.crop_box[i] = box[i];
+    m.recipe.filter = r.at("filter").get<std::string>();
+    m.label_names = j.value("label_names", std::vector<std::string>{});
+    m.mean = j.at("mean").get<std::vector<double>>();
+    m.std = j.at("std").get<std::vector<double>>();
+    int64_t sum = 0;
+    for (const auto& s : j.at("shards")) {
+      ShardEntry e{s.at("name").get<std::string>(), s.at("count").get<int64_t>(),
+                   s.at("sha256").get<std::string>()};
+      if (e.name.find('/') != std::string::npos || e.count <= 0)
+        throw DataError(path + ": bad shard entry " + e.name);
+      sum += e.count;
+      m.shards.push_back(e);
+    }
+    if (sum != m.total || m.shards.empty())
+      throw DataError(path + ": shard counts add up to " + std::to_string(sum) + ", total says " +
+                      std::to_string(m.total));
+  } catch (const json::exception& e) {
+    throw DataError(path + ": " + e.what());
+  }
+  return m;
+}
+
+void Manifest::save(const std::string& dir) const {
+  json j;
+  j["format"] = "gan_dist-shards";
+  j["format_version"] = format_version;
+  j["image_shape"] = {shape.h, shape.w, shape.c};
+  j["layout"] = "NHWC uint8";
+  j["label_dims"] = label_dims;
+  j["num_classes"] = num_classes;
+  j["label_names"] = label_names;
+  j["chunk_images"] = chunk_images;
+  j["total"] = total;
+  j["recipe"] = {{"source", recipe.source},
+                 {"crop_box", recipe.crop_box},
+                 {"filter", recipe.filter},
+                 {"size", {shape.h, shape.w}}};
+  j["mean"] = mean;
+  j["std"] = std;
+  j["shards"] = json::array();
+  for (const auto& s : shards)
+    j["shards"].push_back({{"name", s.name}, {"count", s.count}, {"sha256", s.sha256}});
+  const std::string final_path = (fs::path(dir) / "manifest.json").string();
+  const std::string tmp = final_path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << j.dump(2) << "\n";
+    if (!out) throw DataError("cannot write " + tmp);
+  }
+  int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  if (std::rename(tmp.c_str(), final_path.c_str()) != 0)
+    throw DataError("cannot rename " + tmp + " to " + final_path);
+}
+
+ShardSetWriter::ShardSetWriter(std::string dir, ImageShape shape, int64_t label_dims,
+                               int64_t shard_size, int64_t chunk_images, Recipe recipe)
+    : dir_(std::move(dir)), shard_size_(shard_size) {
+  m_.shape = shape;
+  m_.label_dims = label_dims;
+  m_.chunk_images = std::min(chunk_images, shard_size);
+  m_.recipe = std::move(recipe);
+  sum_.assign(shape.c, 0.0);
+  sum_sq_.assign(shape.c, 0.0);
+  fs::create_directories(dir_);
+}
+
+ShardSetWriter::~ShardSetWriter() = default;
+
+void ShardSetWriter::add(const uint8_t* image, const int64_t* labels) {
+  const int64_t bytes = m_.shape.bytes();
+  pending_images_.insert(pending_images_.end(), image, image + bytes);
+  if (m_.label_dims > 0) pending_labels_.insert(pending_labels_.end(), labels, labels + m_.label_dims);
+  for (int64_t i = 0; i < bytes; ++i) {
+    double v = image[i] / 255.0;
+    sum_[i % m_.shape.c] += v;
+    sum_sq_[i % m_.shape.c] += v * v;
+  }
+  pixels_ += static_cast<double>(m_.shape.h * m_.shape.w);
+  ++pending_;
+  if (pending_ == m_.chunk_images) flush_chunk();
+}
+
+void ShardSetWriter::flush_chunk() {
+  if (pending_ == 0) return;
+  if (!writer_) {
+    std::string name = shard_name(m_.shards.size());
+    writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name).string(), m_.shape,
+                                            m_.label_dims, m_.chunk_images, m_.recipe);
+    m_.shards.push_back({name, 0, ""});
+  }
+  int64_t room = shard_size_ - writer_->count();
+  int64_t n = std::min(room, pending_);
+  writer_->append(pending_images_.data(), pending_labels_.data(), n);
+  pending_images_.erase(pending_images_.begin(), pending_images_.begin() + n * m_.shape.bytes());
+  pending_labels_.erase(pending_labels_.begin(), pending_labels_.begin() + n * m_.label_dims);
+  pending_ -= n;
+  if (writer_->count() == shard_size_) close_shard();
+  if (pending_ > 0) flush_chunk();
+}
+
+void ShardSetWriter::close_shard() {
+  writer_->close();
+  auto& e = m_.shards.back();
+  e.count = writer_->count();
+  e.sha256 = sha256_file((fs::path(dir_) / e.name).string());
+  m_.total += e.count;
+  writer_.reset();
+}
+
+Manifest ShardSetWriter::finish(int64_t num_classes, std::vector<std::string> label_names) {
+  flush_chunk();
+  if (writer_) close_shard();
+  if (m_.total == 0) throw DataError("no images to write to " + dir_);
+  m_.num_classes = num_classes;
+  m_.label_names = std::move(label_names);
+  m_.mean.resize(m_.shape.c);
+  m_.std.resize(m_.shape.c);
+  for (int64_t c = 0; c < m_.shape.c; ++c) {
+    m_.mean[c] = sum_[c] / pixels_;
+    m_.std[c] = std::sqrt(std::max(0.0, sum_sq_[c] / pixels_ - m_.mean[c] * m_.mean[c]));
+  }
+  m_.save(dir_);
+  return m_;
+}
+
+std::vector<VerifyProblem> verify_shards(const std::string& dir, const Manifest& m, bool read_all,
+                                         int offset, int stride) {
+  std::vector<VerifyProblem> problems;
+  for (size_t i = 0; i < m.shards.size(); ++i) {
+    if (static_cast<int>(i % stride) != offset) continue;
+    const auto& e = m.shards[i];
+    const std::string path = (fs::path(dir) / e.name).string();
+    try {
+      std::string got = sha256_file(path);
+      if (got != e.sha256) {
+        problems.push_back({e.name, "sha256 mismatch (manifest " + e.sha256.substr(0, 12) +
+                                        "…, file " + got.substr(0, 12) + "…)"});
+        continue;
+      }
+      ShardReader r(path);
+      if (r.count() != e.count)
+        problems.push_back({e.name, "holds " + std::to_string(r.count()) +
+                                        " images, manifest says " + std::to_string(e.count)});
+      else if (!(r.shape() == m.shape))
+        problems.push_back({e.name, "image shape differs from the manifest"});
+      else if (read_all) {
+        std::vector<uint8_t> buf(static_cast<size_t>(m.shape.bytes() * m.chunk_images));
+        for (int64_t s = 0; s < r.count(); s += m.chunk_images) {
+          int64_t n = std::min(m.chunk_images, r.count() - s);
+          r.read_images(s, n, buf.data());
+        }
+      }
+    } catch (const std::exception& ex) {
+      problems.push_back({e.name, ex.what()});
+    }
+  }
+  return problems;
+}
+
+}  // namespace gan::dataio

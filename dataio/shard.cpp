@@ -1,0 +1,196 @@
+#include "dataio/shard.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "core/errors.h"
+
+namespace gan::dataio {
+namespace {
+
+// HDF5 prints its error stack to stderr by default; our exceptions say what went wrong.
+struct QuietHdf5 {
+  QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+const QuietHdf5 quiet_hdf5;
+
+void fsync_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void set_string_attr(hid_t obj, const char* name, const std::string& value) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, value.empty() ? 1 : value.size());
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attr, type, value.empty() ? "" : value.c_str());
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+void set_int_attr(hid_t obj, const char* name, const std::vector<int64_t>& values) {
+  hsize_t n = values.size();
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t attr = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(attr, H5T_NATIVE_INT64, values.data());
+  H5Aclose(attr);
+  H5Sclose(space);
+}
+
+hid_t make_dataset(hid_t file, const char* name, hid_t type, std::vector<hsize_t> chunk) {
+  std::vector<hsize_t> dims(chunk.size()), maxdims(chunk.size());
+  for (size_t i = 0; i < chunk.size(); ++i) dims[i] = maxdims[i] = chunk[i];
+  dims[0] = 0;
+  maxdims[0] = H5S_UNLIMITED;
+  hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data());
+  hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(plist, static_cast<int>(chunk.size()), chunk.data());
+  hid_t ds = H5Dcreate2(file, name, type, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+  H5Pclose(plist);
+  H5Sclose(space);
+  return ds;
+}
+
+void append_rows(hid_t ds, hid_t mem_type, const void* data, int64_t start, int64_t n,
+                 const std::string& path) {
+  hid_t space = H5Dget_space(ds);
+  int rank = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  H5Sclose(space);
+  dims[0] = static_cast<hsize_t>(start + n);
+  if (H5Dset_extent(ds, dims.data()) < 0) throw DataError(path + ": cannot extend dataset");
+  space = H5Dget_space(ds);
+  std::vector<hsize_t> off(rank, 0), cnt(dims);
+  off[0] = static_cast<hsize_t>(start);
+  cnt[0] = static_cast<hsize_t>(n);
+  H5Sselect_hyperslab(space, H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr);
+  hid_t mem = H5Screate_simple(rank, cnt.data(), nullptr);
+  herr_t rc = H5Dwrite(ds, mem_type, mem, space, H5P_DEFAULT, data);
+  H5Sclose(mem);
+  H5Sclose(space);
+  if (rc < 0) throw DataError(path + ": write failed");
+}
+
+void read_rows(hid_t ds, hid_t mem_type, void* dst, int64_t start, int64_t n,
+               const std::string& path) {
+  hid_t space = H5Dget_space(ds);
+  int rank = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  std::vector<hsize_t> off(rank, 0), cnt(dims);
+  off[0] = static_cast<hsize_t>(start);
+  cnt[0] = static_cast<hsize_t>(n);
+  herr_t rc = H5Sselect_hyperslab(space, H5S_SELECT_SET, off.data(), nullptr, cnt.data(), nullptr);
+  hid_t mem = H5Screate_simple(rank, cnt.data(), nullptr);
+  if (rc >= 0) rc = H5Dread(ds, mem_type, mem, space, H5P_DEFAULT, dst);
+  H5Sclose(mem);
+  H5Sclose(space);
+  if (rc < 0)
+    throw DataError(path + ": read of images " + std::to_string(start) + ".." +
+                    std::to_string(start + n) + " failed (corrupt shard?)");
+}
+
+}  // namespace
+
+ShardWriter::ShardWriter(std::string path, ImageShape shape, int64_t label_dims,
+                         int64_t chunk_images, const Recipe& recipe)
+    : path_(std::move(path)), tmp_(path_ + ".tmp"), shape_(shape), label_dims_(label_dims) {
+  file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (file_ < 0) throw DataError("cannot create " + tmp_);
+  hsize_t chunk = static_cast<hsize_t>(chunk_images);
+  images_ = make_dataset(file_, "images", H5T_STD_U8LE,
+                         {chunk, hsize_t(shape.h), hsize_t(shape.w), hsize_t(shape.c)});
+  if (label_dims == 1) labels_ = make_dataset(file_, "labels", H5T_STD_I64LE, {chunk});
+  if (label_dims > 1)
+    labels_ = make_dataset(file_, "labels", H5T_STD_I64LE, {chunk, hsize_t(label_dims)});
+  set_int_attr(file_, "format_version", {kShardFormatVersion});
+  set_string_attr(file_, "source", recipe.source);
+  set_int_attr(file_, "crop_box", {recipe.crop_box.begin(), recipe.crop_box.end()});
+  set_string_attr(file_, "resize_filter", recipe.filter);
+  set_int_attr(file_, "image_shape", {shape.h, shape.w, shape.c});
+}
+
+ShardWriter::~ShardWriter() {
+  if (file_ >= 0) {  // not closed: an exception unwound us; leave nothing half-written behind
+    if (labels_ >= 0) H5Dclose(labels_);
+    H5Dclose(images_);
+    H5Fclose(file_);
+    std::remove(tmp_.c_str());
+  }
+}
+
+void ShardWriter::append(const uint8_t* images, const int64_t* labels, int64_t n) {
+  append_rows(images_, H5T_NATIVE_UINT8, images, count_, n, tmp_);
+  if (labels_ >= 0) append_rows(labels_, H5T_NATIVE_INT64, labels, count_, n, tmp_);
+  count_ += n;
+}
+
+void ShardWriter::close() {
+  if (labels_ >= 0) H5Dclose(labels_);
+  H5Dclose(images_);
+  herr_t rc = H5Fclose(file_);
+  file_ = -1;
+  if (rc < 0) throw DataError("cannot close " + tmp_);
+  fsync_path(tmp_);
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    throw DataError("cannot rename " + tmp_ + " to " + path_);
+}
+
+ShardReader::ShardReader(const std::string& path) : path_(path) {
+  if (::access(path.c_str(), R_OK) != 0) throw DataError(path + ": missing or unreadable");
+  file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file_ < 0) throw DataError(path + ": not a readable HDF5 file (corrupt shard?)");
+  images_ = H5Dopen2(file_, "images", H5P_DEFAULT);
+  if (images_ < 0) throw DataError(path + ": no `images` dataset");
+  hid_t space = H5Dget_space(images_);
+  hsize_t dims[4] = {0, 0, 0, 0};
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (rank == 4) H5Sget_simple_extent_dims(space, dims, nullptr);
+  H5Sclose(space);
+  if (rank != 4) throw DataError(path + ": `images` must be [N,H,W,C]");
+  count_ = static_cast<int64_t>(dims[0]);
+  shape_ = {int64_t(dims[1]), int64_t(dims[2]), int64_t(dims[3])};
+  hid_t plist = H5Dget_create_plist(images_);
+  hsize_t chunk[4] = {0, 0, 0, 0};
+  if (H5Pget_layout(plist) == H5D_CHUNKED) H5Pget_chunk(plist, 4, chunk);
+  H5Pclose(plist);
+  chunk_images_ = chunk[0] > 0 ? static_cast<int64_t>(chunk[0]) : count_;
+  if (H5Lexists(file_, "labels", H5P_DEFAULT) > 0) {
+    labels_ = H5Dopen2(file_, "labels", H5P_DEFAULT);
+    hid_t ls = H5Dget_space(labels_);
+    hsize_t ld[2] = {0, 0};
+    int lr = H5Sget_simple_extent_ndims(ls);
+    if (lr >= 1 && lr <= 2) H5Sget_simple_extent_dims(ls, ld, nullptr);
+    H5Sclose(ls);
+    if (lr < 1 || lr > 2 || static_cast<int64_t>(ld[0]) != count_)
+      throw DataError(path + ": `labels` does not match `images`");
+    label_dims_ = lr == 1 ? 1 : static_cast<int64_t>(ld[1]);
+  }
+}
+
+ShardReader::~ShardReader() {
+  if (labels_ >= 0) H5Dclose(labels_);
+  if (images_ >= 0) H5Dclose(images_);
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+void ShardReader::read_images(int64_t start, int64_t n, uint8_t* dst) const {
+  read_rows(images_, H5T_NATIVE_UINT8, dst, start, n, path_);
+}
+
+void ShardReader::read_labels(int64_t start, int64_t n, int64_t* dst) const {
+  if (labels_ < 0) throw DataError(path_ + ": has no labels");
+  read_rows(labels_, H5T_NATIVE_INT64, dst, start, n, path_);
+}
+
+}  // namespace gan::dataio

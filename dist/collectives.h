@@ -1,0 +1,30 @@
+// The whole of what a model may ask of the distributed runtime: average the gradients of the
+// module it is about to step, and reduce tensors it computed from batch statistics.
+#pragma once
+
+#include <torch/nn/module.h>
+
+namespace gan::dist {
+
+class Collectives {
+ public:
+  virtual ~Collectives() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // Averages the gradients of `module`'s parameters over all ranks, in place.
+  virtual void sync_grads(torch::nn::Module& module) = 0;
+  // Sum / mean of `t` over all ranks; every rank gets the same bits.
+  virtual torch::Tensor allreduce_sum(const torch::Tensor& t) = 0;
+  torch::Tensor allreduce_mean(const torch::Tensor& t) { return allreduce_sum(t) / world_size(); }
+};
+
+// A world of one: what unit tests and single-process tools hand to a model.
+class LocalCollectives final : public Collectives {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  void sync_grads(torch::nn::Module&) override {}
+  torch::Tensor allreduce_sum(const torch::Tensor& t) override { return t.clone(); }
+};
+
+}  // namespace gan::dist

@@ -1,0 +1,41 @@
+// Tensor collectives behind one interface, so the reducer and the trainer do not care
+// whether bytes move over Open MPI (CPU tensors) or NCCL (CUDA tensors).
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+
+namespace gan::dist {
+
+class World;
+
+// Handle of an operation in flight; wait() returns once the result is in the tensor.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual std::string name() const = 0;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // In-place sums over all ranks. The tensor must be contiguous and stay alive until wait().
+  virtual void allreduce_sum(torch::Tensor& t) = 0;
+  virtual std::unique_ptr<Work> allreduce_sum_async(torch::Tensor& t) = 0;
+  virtual void broadcast(torch::Tensor& t, int root) = 0;
+  // Concatenation along a new leading dimension of every rank's tensor (same shape everywhere).
+  virtual torch::Tensor allgather(const torch::Tensor& t) = 0;
+  virtual void barrier() = 0;
+};
+
+// backend: "mpi", "nccl" or "auto" (NCCL for CUDA devices when built with it, else MPI).
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,
+                                                const torch::Device& device);
+
+}  // namespace gan::dist

@@ -1,0 +1,64 @@
+#include "dist/data_parallel.h"
+
+#include <chrono>
+
+namespace gan::dist {
+namespace {
+
+class Stopwatch {
+ public:
+  explicit Stopwatch(double& sink) : sink_(sink), t0_(std::chrono::steady_clock::now()) {}
+  ~Stopwatch() {
+    sink_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  double& sink_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+}  // namespace
+
+DataParallel::DataParallel(Communicator& comm, ReducerOptions opts) : comm_(comm), opts_(opts) {}
+
+void DataParallel::sync_grads(torch::nn::Module& module) {
+  Stopwatch sw(comm_seconds_);
+  auto& r = reducers_[&module];
+  if (!r) r = std::make_unique<Reducer>(module, comm_, opts_);
+  r->sync();
+}
+
+torch::Tensor DataParallel::allreduce_sum(const torch::Tensor& t) {
+  Stopwatch sw(comm_seconds_);
+  torch::Tensor out = t.detach().contiguous().clone();
+  comm_.allreduce_sum(out);
+  // Rank 0's bits to everyone: the MPI standard does not promise identical sums.
+  comm_.broadcast(out, 0);
+  return out;
+}
+
+void DataParallel::broadcast_module(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    auto t = p.detach();
+    comm_.broadcast(t, 0);
+  }
+  broadcast_buffers(module);
+}
+
+void DataParallel::broadcast_buffers(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  Stopwatch sw(comm_seconds_);
+  for (auto& b : module.buffers()) {
+    auto t = b.detach();
+    comm_.broadcast(t, 0);
+  }
+}
+
+double DataParallel::take_comm_seconds() {
+  double s = comm_seconds_;
+  comm_seconds_ = 0.0;
+  return s;
+}
+
+}  // namespace gan::dist

@@ -1,0 +1,100 @@
+#include "models/base.h"
+
+#include <torch/torch.h>
+
+#include "core/errors.h"
+
+namespace gan::models {
+
+ModelBase::ModelBase(const ModelOptions& opts, dist::Collectives& coll)
+    : opts_(opts), coll_(coll), gen_(at::detail::createCPUGenerator(opts.seed ^ 0x6e6f697365ULL)) {
+  if (opts_.global_batch % coll_.world_size() != 0)
+    throw UsageError("global batch does not divide over the ranks");
+}
+
+void ModelBase::add_part(const std::string& name, std::shared_ptr<torch::nn::Module> module,
+                         std::unique_ptr<torch::optim::Optimizer> optimizer) {
+  parts_.push_back({name, std::move(module), std::move(optimizer)});
+}
+
+torch::nn::Module& ModelBase::part(const std::string& name) {
+  for (auto& p : parts_)
+    if (p.name == name) return *p.module;
+  throw std::logic_error("no model part " + name);
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> ModelBase::modules() {
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> out;
+  for (auto& p : parts_) out.emplace_back(p.name, p.module);
+  return out;
+}
+
+void ModelBase::update(const std::string& name, const torch::Tensor& loss) {
+  for (auto& p : parts_) {
+    if (p.name != name) continue;
+    p.optimizer->zero_grad();
+    loss.backward();
+    coll_.sync_grads(*p.module);
+    p.optimizer->step();
+    return;
+  }
+  throw std::logic_error("no model part " + name);
+}
+
+torch::Tensor ModelBase::noise(int64_t n, torch::Generator& gen) const {
+  if (opts_.noise == "uniform") return torch::rand({n, opts_.z_dim}, gen) * 2 - 1;
+  return torch::randn({n, opts_.z_dim}, gen);
+}
+
+torch::Tensor ModelBase::batch_draw(
+    int64_t local_batch, const std::function<torch::Tensor(int64_t, torch::Generator&)>& draw) {
+  torch::Tensor all = draw(opts_.global_batch, gen_);
+  return all.narrow(0, coll_.rank() * local_batch, local_batch).contiguous();
+}
+
+torch::Tensor ModelBase::batch_noise(int64_t local_batch) {
+  return batch_draw(local_batch, [this](int64_t n, torch::Generator& g) { return noise(n, g); });
+}
+
+std::unique_ptr<torch::optim::Optimizer> ModelBase::adam(torch::nn::Module& m, double lr) const {
+  return std::make_unique<torch::optim::Adam>(
+      m.parameters(), torch::optim::AdamOptions(lr).betas({opts_.beta1, opts_.beta2}));
+}
+
+void ModelBase::save_state(torch::serialize::OutputArchive& ar) {
+  for (auto& p : parts_) {
+    if (!p.optimizer) continue;
+    torch::serialize::OutputArchive sub;
+    p.optimizer->save(sub);
+    ar.write("optim." + p.name, sub);
+  }
+  ar.write("noise_rng", gen_.get_state());
+  save_extra(ar);
+}
+
+void ModelBase::load_state(torch::serialize::InputArchive& ar) {
+  for (auto& p : parts_) {
+    if (!p.optimizer) continue;
+    torch::serialize::InputArchive sub;
+    ar.read("optim." + p.name, sub);
+    p.optimizer->load(sub);
+  }
+  torch::Tensor state;
+  ar.read("noise_rng", state);
+  gen_.set_state(state);
+  load_extra(ar);
+}
+
+Frozen::Frozen(torch::nn::Module& m) {
+  for (auto& p : m.parameters())
+    if (p.requires_grad()) {
+      p.set_requires_grad(false);
+      params_.push_back(p);
+    }
+}
+
+Frozen::~Frozen() {
+  for (auto& p : params_) p.set_requires_grad(true);
+}
+
+}  // namespace gan::models

@@ -1,0 +1,71 @@
+// What every model shares: named parts (a network and its optimizer), noise drawn for the
+// global batch so that any world size sees the same samples, gradient sync before each
+// optimizer step, and the state a bitwise resume needs.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+
+namespace gan::models {
+
+class ModelBase : public Model {
+ public:
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules() override;
+  torch::Tensor noise(int64_t n, torch::Generator& gen) const override;
+  void save_state(torch::serialize::OutputArchive& ar) override;
+  void load_state(torch::serialize::InputArchive& ar) override;
+
+ protected:
+  ModelBase(const ModelOptions& opts, dist::Collectives& coll);
+
+  // Registers a replicated network; `optimizer` may be null for parts stepped by others.
+  void add_part(const std::string& name, std::shared_ptr<torch::nn::Module> module,
+                std::unique_ptr<torch::optim::Optimizer> optimizer);
+  torch::nn::Module& part(const std::string& name);
+  // zero_grad, backward, all-reduce (average) the part's gradients, optimizer step.
+  void update(const std::string& name, const torch::Tensor& loss);
+  // This rank's rows of a noise draw for the whole global batch.
+  torch::Tensor batch_noise(int64_t local_batch);
+  // Same contract for any other per-sample random tensor a model needs (codes, labels).
+  torch::Tensor batch_draw(int64_t local_batch,
+                           const std::function<torch::Tensor(int64_t, torch::Generator&)>& draw);
+
+  std::unique_ptr<torch::optim::Optimizer> adam(torch::nn::Module& m, double lr) const;
+
+  // Model-specific state beyond parameters and optimizers (BEGAN's k_t, say).
+  virtual void save_extra(torch::serialize::OutputArchive&) {}
+  virtual void load_extra(torch::serialize::InputArchive&) {}
+
+  ModelOptions opts_;
+  dist::Collectives& coll_;
+  torch::Generator gen_;  // identical stream on every rank
+
+ private:
+  struct Part {
+    std::string name;
+    std::shared_ptr<torch::nn::Module> module;
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+  };
+  std::vector<Part> parts_;
+};
+
+// Switches a network's parameters out of autograd for a scope (D during the G step), so
+// backward does not compute gradients that would be thrown away.
+class Frozen {
+ public:
+  explicit Frozen(torch::nn::Module& m);
+  ~Frozen();
+
+ private:
+  std::vector<torch::Tensor> params_;
+};
+
+}  // namespace gan::models

@@ -1,0 +1,59 @@
+// The one interface every model implements, the options they are built from, and the
+// registry that maps `--model NAME` to a constructor.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/serialize/archive.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dataio/batch.h"
+#include "dist/collectives.h"
+
+namespace gan::models {
+
+struct ModelOptions {
+  int64_t image_h = 28, image_w = 28, channels = 1;
+  int64_t num_classes = 0;     // from the data's labels; 0 when unlabelled
+  int64_t global_batch = 64;   // noise is drawn for the global batch, so any world size agrees
+  int64_t z_dim = 100;
+  int64_t g_width = 64, d_width = 64;  // base channel counts
+  std::string norm = "batch";  // batch | none
+  std::string init = "normal"; // normal | xavier | kaiming
+  std::string noise = "normal";  // normal | uniform
+  double lr_g = 2e-4, lr_d = 2e-4;
+  double beta1 = 0.5, beta2 = 0.999;
+  uint64_t seed = 0;
+};
+
+// Per-rank means of what a step measured; the trainer reduces them over ranks.
+struct StepMetrics {
+  std::vector<std::pair<std::string, double>> values;
+  void add(const std::string& name, double v) { values.emplace_back(name, v); }
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string name() const = 0;
+  // One full update (all D and G steps) on this rank's share of a global batch.
+  virtual StepMetrics train_step(const dataio::Batch& batch) = 0;
+  // Images in [-1, 1], NCHW, from noise `z` (and class labels for conditional models).
+  virtual torch::Tensor sample(const torch::Tensor& z) = 0;
+  // Noise for `n` images drawn from `gen`, in the model's noise distribution.
+  virtual torch::Tensor noise(int64_t n, torch::Generator& gen) const = 0;
+  // The replicated networks, by name: broadcast at start, digested, checkpointed.
+  virtual std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules() = 0;
+  // Everything beyond module parameters that a bitwise resume needs (optimizers, RNG, k_t).
+  virtual void save_state(torch::serialize::OutputArchive& ar) = 0;
+  virtual void load_state(torch::serialize::InputArchive& ar) = 0;
+};
+
+std::unique_ptr<Model> make_model(const std::string& name, const ModelOptions& opts,
+                                  dist::Collectives& coll);
+std::vector<std::string> model_names();
+
+}  // namespace gan::models

@@ -1,0 +1,98 @@
+// Checkpoints: exact restore, keep-last-K, and a corrupt newest checkpoint skipped for the
+// previous one.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+#include "dist/digest.h"
+#include "train/checkpoint.h"
+
+namespace fs = std::filesystem;
+using namespace gan;
+
+namespace {
+
+std::unique_ptr<models::Model> tiny_dcgan(dist::Collectives& c, uint64_t seed) {
+  models::ModelOptions o;
+  o.global_batch = 8;
+  o.g_width = 8;
+  o.d_width = 8;
+  o.z_dim = 16;
+  o.seed = seed;
+  torch::manual_seed(seed);
+  return models::make_model("dcgan", o, c);
+}
+
+dataio::Batch fake_batch() {
+  dataio::Batch b;
+  b.images = torch::rand({8, 1, 28, 28}) * 2 - 1;
+  return b;
+}
+
+train::CheckpointMeta meta_of(models::Model& m, int64_t step) {
+  train::CheckpointMeta meta{step, 0, 1, "seed = 1\n", {}};
+  for (auto& [n, mod] : m.modules()) meta.digests[n] = dist::module_digest(*mod);
+  return meta;
+}
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gan_ckpt_test_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+  dist::LocalCollectives coll_;
+};
+
+}  // namespace
+
+TEST_F(CheckpointTest, RestoresAndContinuesBitwise) {
+  auto a = tiny_dcgan(coll_, 1);
+  torch::manual_seed(5);
+  auto batch1 = fake_batch(), batch2 = fake_batch();
+  a->train_step(batch1);
+  train::CheckpointStore store(dir_.string(), 3);
+  store.save(meta_of(*a, 1), *a);
+  a->train_step(batch2);
+  std::string expected = dist::module_digest(*a->modules()[0].second);
+
+  auto b = tiny_dcgan(coll_, 99);  // other init, replaced by the checkpoint
+  auto meta = store.load((dir_ / "step-0000001").string(), *b);
+  EXPECT_EQ(meta.step, 1);
+  b->train_step(batch2);  // optimizer moments and noise stream must have been restored
+  EXPECT_EQ(dist::module_digest(*b->modules()[0].second), expected);
+}
+
+TEST_F(CheckpointTest, KeepsLastKAndSkipsCorruptNewest) {
+  auto a = tiny_dcgan(coll_, 1);
+  train::CheckpointStore store(dir_.string(), 2);
+  for (int64_t s : {10, 20, 30}) store.save(meta_of(*a, s), *a);
+  EXPECT_FALSE(fs::exists(dir_ / "step-0000010"));
+  EXPECT_TRUE(fs::exists(dir_ / "step-0000020"));
+  {
+    std::fstream f(dir_ / "step-0000030" / "state.pt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x5a');
+  }
+  std::vector<std::string> rejected;
+  auto best = store.latest_valid(&rejected);
+  ASSERT_TRUE(best.has_value());
+  EXPECT_EQ(fs::path(*best).filename(), "step-0000020");
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_NE(rejected[0].find("step-0000030"), std::string::npos);
+  EXPECT_NE(rejected[0].find("checksum"), std::string::npos);
+  EXPECT_THROW(store.load((dir_ / "step-0000030").string(), *a), CheckpointError);
+}
+
+TEST_F(CheckpointTest, NoTempFoldersLeftBehind) {
+  auto a = tiny_dcgan(coll_, 1);
+  train::CheckpointStore store(dir_.string(), 2);
+  store.save(meta_of(*a, 1), *a);
+  for (const auto& e : fs::directory_iterator(dir_))
+    EXPECT_EQ(e.path().filename().string().rfind(".tmp", 0), std::string::npos);
+}

@@ -1,0 +1,133 @@
+// Shards, manifest and loader against real HDF5 files in a temporary folder.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+#include "dataio/idx.h"
+#include "dataio/loader.h"
+#include "dataio/manifest.h"
+
+namespace fs = std::filesystem;
+using namespace gan::dataio;
+
+namespace {
+
+class ShardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("gan_shard_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // n images 4x4x3 whose first byte encodes the index; labels = index % 10.
+  Manifest write(int64_t n, int64_t shard_size, int64_t chunk) {
+    ShardSetWriter w(dir_.string(), {4, 4, 3}, 1, shard_size, chunk, Recipe{"test", {}, "none"});
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<uint8_t> img(48, static_cast<uint8_t>(i * 7));
+      img[0] = static_cast<uint8_t>(i % 256);
+      img[1] = static_cast<uint8_t>(i / 256);
+      int64_t label = i % 10;
+      w.add(img.data(), &label);
+    }
+    return w.finish(10);
+  }
+
+  fs::path dir_;
+};
+
+int64_t decode_index(const uint8_t* img) { return img[0] + 256 * img[1]; }
+
+}  // namespace
+
+TEST_F(ShardTest, RoundTripAndManifest) {
+  auto m = write(250, 100, 16);
+  ASSERT_EQ(m.shards.size(), 3u);
+  EXPECT_EQ(m.shards[2].count, 50);
+  auto loaded = Manifest::load(dir_.string());
+  EXPECT_EQ(loaded.total, 250);
+  EXPECT_EQ(loaded.chunk_images, 16);
+  EXPECT_EQ(loaded.shards[1].sha256, m.shards[1].sha256);
+  EXPECT_TRUE(verify_shards(dir_.string(), loaded, true).empty());
+  auto pixels = read_image_range(dir_.string(), loaded, 95, 10);  // crosses a shard boundary
+  for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(decode_index(&pixels[i * 48]), 95 + i);
+  ShardReader r((dir_ / "shard-00001.h5").string());
+  EXPECT_EQ(r.chunk_images(), 16);
+  std::vector<int64_t> labels(5);
+  r.read_labels(0, 5, labels.data());
+  EXPECT_EQ(labels[3], 103 % 10);
+}
+
+TEST_F(ShardTest, LoaderMatchesSamplerAndScales) {
+  auto m = write(256, 128, 16);
+  LoaderOptions lo;
+  lo.sampler = SamplerOptions{3, 32, 1, 2, 4};
+  lo.start_step = 2;
+  lo.end_step = 5;
+  Loader loader(dir_.string(), m, lo);
+  DistributedSampler sampler({128, 128}, 16, lo.sampler);
+  for (int64_t step = 2; step < 5; ++step) {
+    Batch b = loader.next();
+    ASSERT_EQ(b.step, step);
+    ASSERT_EQ(b.images.sizes(), (std::vector<int64_t>{16, 3, 4, 4}));
+    auto expect = sampler.indices(step);
+    for (int64_t j = 0; j < 16; ++j) {
+      // pixel 0, channel 0 holds index % 256, mapped to [-1, 1]
+      float v = b.images[j][0][0][0].item<float>();
+      EXPECT_NEAR((v + 1) * 127.5, expect[j] % 256, 1e-3);
+      EXPECT_EQ(b.labels[j].item<int64_t>(), expect[j] % 10);
+    }
+  }
+}
+
+TEST_F(ShardTest, VerifyNamesTheCorruptShard) {
+  auto m = write(300, 100, 16);
+  {
+    std::fstream f(dir_ / "shard-00001.h5", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(fs::file_size(dir_ / "shard-00001.h5") / 2);
+    char c;
+    f.read(&c, 1);
+    f.seekp(-1, std::ios::cur);
+    c ^= 0x10;
+    f.write(&c, 1);
+  }
+  auto problems = verify_shards(dir_.string(), m, true);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].shard, "shard-00001.h5");
+  EXPECT_NE(problems[0].reason.find("sha256"), std::string::npos);
+}
+
+TEST_F(ShardTest, TruncatedShardCannotBeRead) {
+  write(300, 100, 16);
+  fs::resize_file(dir_ / "shard-00002.h5", 1000);
+  EXPECT_THROW(ShardReader((dir_ / "shard-00002.h5").string()), gan::DataError);
+}
+
+TEST_F(ShardTest, MissingOrBrokenManifest) {
+  EXPECT_THROW(Manifest::load(dir_.string()), gan::DataError);  // no folder
+  fs::create_directories(dir_);
+  EXPECT_THROW(Manifest::load(dir_.string()), gan::DataError);  // no manifest
+  std::ofstream(dir_ / "manifest.json") << "{\"format_version\": 1, \"image_shape\": [4,4]}";
+  try {
+    Manifest::load(dir_.string());
+    FAIL() << "a manifest without a valid image_shape loaded";
+  } catch (const gan::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("image_shape"), std::string::npos);
+  }
+}
+
+TEST_F(ShardTest, IdxRejectsWrongMagicAndTruncation) {
+  fs::create_directories(dir_);
+  auto path = (dir_ / "bad.gz").string();
+  gzFile f = gzopen(path.c_str(), "wb");
+  const unsigned char hdr[] = {0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3};
+  gzwrite(f, hdr, sizeof hdr);  // claims 10 images, holds 3 bytes of pixels
+  gzclose(f);
+  EXPECT_THROW(read_idx_images(path), gan::DataError);
+  EXPECT_THROW(read_idx_labels(path), gan::DataError);  // image magic is not label magic
+}

@@ -1,0 +1,163 @@
+#include "train/checkpoint.h"
+
+#include <fcntl.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "core/sha256.h"
+#include "dist/digest.h"
+
+namespace gan::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+void fsync_path(const fs::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+std::string step_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%07lld", static_cast<long long>(step));
+  return buf;
+}
+
+CheckpointStore::CheckpointStore(std::string dir, int keep) : dir_(std::move(dir)), keep_(keep) {}
+
+std::vector<std::string> CheckpointStore::folders() const {
+  std::vector<std::string> out;
+  if (!fs::is_directory(dir_)) return out;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    auto name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("step-", 0) == 0) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());  // zero-padded step numbers sort by step
+  return out;
+}
+
+std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& model) const {
+  fs::create_directories(dir_);
+  const fs::path final_dir = fs::path(dir_) / step_name(meta.step);
+  const fs::path tmp = fs::path(dir_) / (".tmp-" + step_name(meta.step) + "-" +
+                                         std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+
+  torch::serialize::OutputArchive ar;
+  for (auto& [name, module] : model.modules()) {
+    torch::serialize::OutputArchive sub;
+    module->save(sub);
+    ar.write("module." + name, sub);
+  }
+  model.save_state(ar);
+  ar.write("torch_rng", at::detail::getDefaultCPUGenerator().get_state());
+  ar.save_to((tmp / "state.pt").string());
+
+  json j;
+  j["format_version"] = 1;
+  j["step"] = meta.step;
+  j["epoch"] = meta.epoch;
+  j["world_size"] = meta.world_size;
+  j["config"] = meta.config;
+  for (const auto& [name, d] : meta.digests) {
+    j["digests"][name] = d;
+    std::string key = name;
+    std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+    j["digest_" + key] = d;
+  }
+  j["files"]["state.pt"] = sha256_file((tmp / "state.pt").string());
+  {
+    std::ofstream out(tmp / "meta.json");
+    out << j.dump(2) << "\n";
+    if (!out) throw CheckpointError("cannot write " + (tmp / "meta.json").string());
+  }
+  fsync_path(tmp / "state.pt");
+  fsync_path(tmp / "meta.json");
+  fsync_path(tmp);
+  fs::remove_all(final_dir);  // a stale one from a run that died before pruning
+  fs::rename(tmp, final_dir);
+  fsync_path(dir_);
+
+  auto all = folders();
+  for (size_t i = 0; i + keep_ < all.size(); ++i) fs::remove_all(all[i]);
+  return final_dir.string();
+}
+
+CheckpointMeta CheckpointStore::read_meta(const std::string& folder) {
+  std::ifstream in(fs::path(folder) / "meta.json");
+  if (!in) throw CheckpointError(folder + ": no meta.json");
+  try {
+    json j = json::parse(in);
+    CheckpointMeta m;
+    m.step = j.at("step").get<int64_t>();
+    m.epoch = j.at("epoch").get<int64_t>();
+    m.world_size = j.at("world_size").get<int>();
+    m.config = j.at("config").get<std::string>();
+    for (auto& [k, v] : j.at("digests").items()) m.digests[k] = v.get<std::string>();
+    for (auto& [file, sum] : j.at("files").items()) {
+      const auto path = (fs::path(folder) / file).string();
+      if (!fs::exists(path)) throw CheckpointError(folder + ": " + file + " is missing");
+      if (sha256_file(path) != sum.get<std::string>())
+        throw CheckpointError(folder + ": " + file + " does not match its checksum");
+    }
+    return m;
+  } catch (const json::exception& e) {
+    throw CheckpointError(folder + ": meta.json is unreadable (" + e.what() + ")");
+  }
+}
+
+std::optional<std::string> CheckpointStore::latest_valid(std::vector<std::string>* rejected) const {
+  auto all = folders();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    try {
+      read_meta(*it);
+      return *it;
+    } catch (const Error& e) {
+      if (rejected) rejected->push_back(e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& model) const {
+  CheckpointMeta meta = read_meta(folder);
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from((fs::path(folder) / "state.pt").string());
+    for (auto& [name, module] : model.modules()) {
+      torch::serialize::InputArchive sub;
+      ar.read("module." + name, sub);
+      module->load(sub);
+    }
+    model.load_state(ar);
+    torch::Tensor rng;
+    ar.read("torch_rng", rng);
+    at::Generator global = at::detail::getDefaultCPUGenerator();
+    global.set_state(rng);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(folder + ": state.pt does not fit this model (" +
+                          std::string(e.what_without_backtrace()) + ")");
+  }
+  for (auto& [name, module] : model.modules()) {
+    auto it = meta.digests.find(name);
+    if (it == meta.digests.end() || it->second != dist::module_digest(*module))
+      throw CheckpointError(folder + ": " + name + " after loading does not match its digest");
+  }
+  return meta;
+}
+
+}  // namespace gan::train

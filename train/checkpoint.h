@@ -1,0 +1,44 @@
+// Checkpoints: checkpoints/step-NNNNNNN/{state.pt, meta.json}, written to a temp folder,
+// fsynced and renamed, checksummed, the last K kept. A corrupt newest checkpoint is
+// detected on resume and the previous one is used.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+
+namespace gan::train {
+
+struct CheckpointMeta {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int world_size = 1;
+  std::string config;                          // resolved config, "key = value" lines
+  std::map<std::string, std::string> digests;  // module name -> parameter digest
+};
+
+class CheckpointStore {
+ public:
+  CheckpointStore(std::string dir, int keep);
+  // Writes a checkpoint of `model` (call on one rank) and prunes old ones; returns its folder.
+  std::string save(const CheckpointMeta& meta, models::Model& model) const;
+  // Newest checkpoint whose files match their checksums; `rejected` gets "folder: reason"
+  // for every newer one that did not.
+  std::optional<std::string> latest_valid(std::vector<std::string>* rejected) const;
+  // Restores `model` (parameters, optimizers, RNG streams) and returns the meta.
+  // CheckpointError when files are missing, corrupt, or the digests do not match after load.
+  CheckpointMeta load(const std::string& folder, models::Model& model) const;
+  static CheckpointMeta read_meta(const std::string& folder);
+
+ private:
+  std::vector<std::string> folders() const;  // oldest first
+  std::string dir_;
+  int keep_;
+};
+
+std::string step_name(int64_t step);  // "step-0000120"
+
+}  // namespace gan::train

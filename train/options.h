@@ -1,0 +1,34 @@
+// Everything a training run is configured by, as parsed from the command line or a config
+// file, plus the resolved config text that ranks compare and checkpoints record.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "models/model.h"
+
+namespace gan::train {
+
+struct TrainOptions {
+  std::string model = "dcgan";
+  std::string data;
+  std::string out;
+  int64_t steps = 0;   // total steps; 0 means use epochs
+  int64_t epochs = 0;
+  int64_t batch_size = 64;  // global
+  int threads = 1;
+  int64_t log_every = 10;
+  int64_t sample_every = 100;
+  int64_t checkpoint_every = 0;  // 0: only at the end
+  int keep_checkpoints = 3;
+  int64_t replica_check_every = 50;
+  int64_t sample_count = 64;
+  int64_t eval_images = 512;
+  bool resume = false;
+  std::string backend = "auto";
+  std::string device = "cpu";
+  models::ModelOptions model_opts;
+  std::string config_text;  // the resolved options as "key = value" lines
+};
+
+}  // namespace gan::train

@@ -1,0 +1,334 @@
+#include "train/trainer.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/errors.h"
+#include "dataio/loader.h"
+#include "dist/agreement.h"
+#include "dist/data_parallel.h"
+#include "dist/digest.h"
+#include "dist/mpi_communicator.h"
+#include "eval/image_stats.h"
+#include "train/checkpoint.h"
+#include "train/metrics_sink.h"
+#include "train/png.h"
+#include "train/signals.h"
+
+namespace gan::train {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string format_eta(double s) {
+  int64_t t = static_cast<int64_t>(s);
+  std::ostringstream o;
+  if (t >= 3600) o << t / 3600 << "h";
+  if (t >= 60) o << (t / 60) % 60 << "m";
+  o << t % 60 << "s";
+  return o.str();
+}
+
+// Options whose change does not alter what is computed, so a resumed run may differ in them.
+bool resumable_difference(const std::string& key) {
+  static const char* keys[] = {"resume", "steps", "epochs", "log-every", "sample-every",
+                               "checkpoint-every", "keep-checkpoints", "replica-check-every",
+                               "config", "threads", "out"};
+  for (const char* k : keys)
+    if (key == k) return true;
+  return false;
+}
+
+std::map<std::string, std::string> config_map(const std::string& text) {
+  std::map<std::string, std::string> kv;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    auto k = line.substr(0, eq), v = line.substr(eq + 1);
+    k.erase(k.find_last_not_of(" ") + 1);
+    v.erase(0, v.find_first_not_of(" "));
+    kv[k] = v;
+  }
+  return kv;
+}
+
+}  // namespace
+
+struct Trainer::State {
+  TrainOptions o;
+  dist::World& world;
+  std::unique_ptr<dist::Communicator> comm;
+  std::unique_ptr<dist::DataParallel> dp;
+  std::unique_ptr<models::Model> model;
+  dataio::Manifest manifest;
+  std::unique_ptr<CheckpointStore> store;
+  std::unique_ptr<MetricsSink> sink;
+  std::shared_ptr<spdlog::logger> log;
+  int64_t start_step = 0, total_steps = 0, steps_per_epoch = 0;
+  torch::Tensor fixed_z, eval_z, real_eval;
+
+  State(TrainOptions opts, dist::World& w) : o(std::move(opts)), world(w) {}
+
+  std::map<std::string, std::string> digests() {
+    std::map<std::string, std::string> d;
+    for (auto& [name, m] : model->modules()) d[name] = dist::module_digest(*m);
+    return d;
+  }
+};
+
+Trainer::~Trainer() = default;
+
+Trainer::Trainer(TrainOptions opts, dist::World& world)
+    : s_(std::make_unique<State>(std::move(opts), world)) {
+  auto& s = *s_;
+  auto& o = s.o;
+  // First of all: every rank must be running the same job.
+  dist::agree_on_config(world, o.config_text);
+
+  torch::set_num_threads(o.threads);
+  dist::all_or_none(world, [&] {
+    s.manifest = dataio::Manifest::load(o.data);
+    const auto& m = s.manifest;
+    if (m.shape.h != m.shape.w)
+      throw DataError(o.data + ": images are " + std::to_string(m.shape.h) + "x" +
+                      std::to_string(m.shape.w) + "; models need square images");
+    std::vector<int64_t> counts;
+    for (const auto& e : m.shards) counts.push_back(e.count);
+    dataio::SamplerOptions so{o.model_opts.seed, o.batch_size, world.rank(), world.size()};
+    s.steps_per_epoch = dataio::DistributedSampler(counts, m.chunk_images, so).steps_per_epoch();
+    s.total_steps = o.steps > 0 ? o.steps : o.epochs * s.steps_per_epoch;
+    // Each rank re-hashes its share of the shards: a flipped byte stops the run here.
+    auto problems = dataio::verify_shards(o.data, m, false, world.rank(), world.size());
+    if (!problems.empty())
+      throw DataError(o.data + "/" + problems[0].shard + ": " + problems[0].reason);
+  });
+
+  auto& mo = s.o.model_opts;
+  mo.image_h = s.manifest.shape.h;
+  mo.image_w = s.manifest.shape.w;
+  mo.channels = s.manifest.shape.c;
+  mo.num_classes = s.manifest.num_classes;
+  mo.global_batch = o.batch_size;
+  dist::all_or_none(world, [&] {
+    torch::manual_seed(mo.seed);
+    s.comm = dist::make_communicator(o.backend, world, torch::Device(o.device));
+    s.dp = std::make_unique<dist::DataParallel>(*s.comm);
+    s.model = models::make_model(o.model, mo, *s.dp);
+  });
+  for (auto& [name, m] : s.model->modules()) s.dp->broadcast_module(*m);
+
+  s.store = std::make_unique<CheckpointStore>((fs::path(o.out) / "checkpoints").string(),
+                                              o.keep_checkpoints);
+  std::vector<std::string> rejected;
+  if (o.resume) {
+    std::string folder;
+    if (world.is_root()) folder = s.store->latest_valid(&rejected).value_or("");
+    folder = world.broadcast(folder);
+    if (!folder.empty()) {
+      dist::all_or_none(world, [&] {
+        auto meta = s.store->load(folder, *s.model);
+        auto then = config_map(meta.config), now = config_map(o.config_text);
+        for (const auto& [k, v] : now)
+          if (!resumable_difference(k) && then.count(k) && then[k] != v)
+            throw CheckpointError(folder + " was made with " + k + " = " + then[k] +
+                                  ", this run has " + v);
+        s.start_step = meta.step;
+      });
+    } else if (!rejected.empty()) {
+      std::string why;
+      for (const auto& r : rejected) why += "\n  " + r;
+      throw CheckpointError("--resume: no usable checkpoint in " + (fs::path(o.out) / "checkpoints").string() + why,
+                            true);
+    }
+  }
+
+  dist::all_or_none(world, [&] {
+    if (world.is_root()) {
+      for (const char* sub : {"samples", "checkpoints", "log"})
+        fs::create_directories(fs::path(o.out) / sub);
+      std::ofstream cfg(fs::path(o.out) / "config.toml");
+      cfg << o.config_text;
+      if (!cfg) throw UsageError("--out " + o.out + " is not writable");
+    }
+  });
+  world.barrier();
+
+  std::vector<spdlog::sink_ptr> sinks;
+  auto log_path = fs::path(o.out) / "log" / ("rank-" + std::to_string(world.rank()) + ".log");
+  sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_path.string()));
+  if (world.is_root()) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  s.log = std::make_shared<spdlog::logger>("rank" + std::to_string(world.rank()), sinks.begin(),
+                                           sinks.end());
+  s.log->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(world.rank()) + "] [%l] %v");
+  s.log->flush_on(spdlog::level::info);
+  for (const auto& r : rejected) s.log->warn("skipped corrupt checkpoint: {}", r);
+  s.log->info("{} on {} rank(s), host {}, local rank {}/{}, backend {}, {} thread(s)", o.model,
+              world.size(), world.host(), world.local_rank(), world.local_size(), s.comm->name(),
+              o.threads);
+  s.log->info("data {}: {} images {}x{}x{}, {} steps/epoch at global batch {}", o.data,
+              s.manifest.total, s.manifest.shape.h, s.manifest.shape.w, s.manifest.shape.c,
+              s.steps_per_epoch, o.batch_size);
+  if (s.start_step > 0) s.log->info("resumed at step {}", s.start_step);
+
+  if (world.is_root()) {
+    s.sink = std::make_unique<MetricsSink>(o.out);
+    torch::Generator g = at::detail::createCPUGenerator(mo.seed + 0x5a17);
+    s.fixed_z = s.model->noise(o.sample_count, g);
+    int64_t n = std::min(o.eval_images, s.manifest.total);
+    auto pixels = dataio::read_image_range(o.data, s.manifest, 0, n);
+    s.real_eval = dataio::to_float_nchw(pixels.data(), n, s.manifest.shape);
+    s.eval_z = s.model->noise(n, g);
+  }
+}
+
+int Trainer::run() {
+  auto& s = *s_;
+  auto& o = s.o;
+  install_stop_handlers();
+
+  auto modules = s.model->modules();
+  auto sample_and_eval = [&](int64_t step) {
+    if (!s.world.is_root()) return;
+    torch::NoGradGuard no_grad;
+    for (auto& [n, m] : modules) m->eval();
+    torch::Tensor fake = s.model->sample(s.fixed_z);
+    torch::Tensor more = s.model->sample(s.eval_z);
+    for (auto& [n, m] : modules) m->train();
+    int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(fake.size(0)))));
+    write_grid_png((fs::path(o.out) / "samples" / (step_name(step) + ".png")).string(), fake, cols);
+    auto d = eval::image_stats_distance(more, s.real_eval);
+    std::ofstream ev(fs::path(o.out) / "eval.jsonl", std::ios::app);
+    ev << nlohmann::json{{"step", step}, {"histogram_l1", d.histogram_l1},
+                         {"moment_rmse", d.moment_rmse}}
+              .dump()
+       << "\n";
+    s.log->info("eval step {}: histogram L1 {:.4f}, moment RMSE {:.4f}", step, d.histogram_l1,
+                d.moment_rmse);
+  };
+  auto checkpoint = [&](int64_t step) {
+    CheckpointMeta meta{step, step / s.steps_per_epoch, s.world.size(), o.config_text, s.digests()};
+    if (s.world.is_root()) s.log->info("checkpoint {}", s.store->save(meta, *s.model));
+    s.world.barrier();
+  };
+
+  if (s.start_step == 0 && o.sample_every > 0) sample_and_eval(0);
+
+  dataio::LoaderOptions lo;
+  lo.sampler = {o.model_opts.seed, o.batch_size, s.world.rank(), s.world.size()};
+  lo.start_step = s.start_step;
+  lo.end_step = s.total_steps;
+  dataio::Loader loader(o.data, s.manifest, lo);
+
+  std::vector<std::string> names;
+  std::vector<double> sums;
+  double data_s = 0, step_s = 0, comm_s = 0;
+  int64_t interval_steps = 0;
+  auto interval_start = Clock::now();
+  const auto run_start = Clock::now();
+  const int64_t b_local = o.batch_size / s.world.size();
+
+  for (int64_t step = s.start_step; step < s.total_steps; ++step) {
+    dataio::Batch batch = loader.next();
+    data_s += loader.take_wait_seconds();
+    auto t1 = Clock::now();
+    models::StepMetrics m = s.model->train_step(batch);
+    for (auto& [n, mod] : modules)
+      if (!mod->buffers().empty()) s.dp->broadcast_buffers(*mod);
+    step_s += seconds_since(t1);
+    comm_s += s.dp->take_comm_seconds();
+
+    if (names.empty())
+      for (auto& [k, v] : m.values) names.push_back(k), sums.push_back(0);
+    for (size_t i = 0; i < m.values.size(); ++i) {
+      if (!std::isfinite(m.values[i].second))
+        throw Error(kExitFailure, "non-finite " + m.values[i].first + " (" +
+                                      std::to_string(m.values[i].second) + ") at step " +
+                                      std::to_string(step + 1) + " on rank " +
+                                      std::to_string(s.world.rank()));
+      sums[i] += m.values[i].second;
+    }
+    ++interval_steps;
+    const int64_t done = step + 1;
+    const bool last = done == s.total_steps;
+
+    if (done % o.log_every == 0 || last) {
+      std::vector<double> v = sums;
+      v.push_back(data_s);
+      v.push_back(step_s - comm_s);
+      v.push_back(comm_s);
+      v.push_back(step_s);
+      v = s.world.allreduce_sum(v);
+      const double denom = double(interval_steps) * s.world.size();
+      const double wall = seconds_since(interval_start);
+      std::vector<std::pair<std::string, double>> row{
+          {"step", double(done)}, {"epoch", double(step / s.steps_per_epoch)},
+          {"images_seen", double(done) * o.batch_size}};
+      for (size_t i = 0; i < names.size(); ++i) row.emplace_back(names[i], v[i] / denom);
+      const char* times[] = {"data_ms", "compute_ms", "comm_ms", "step_ms"};
+      for (int i = 0; i < 4; ++i) row.emplace_back(times[i], 1000.0 * v[names.size() + i] / denom);
+      row.emplace_back("images_per_s", interval_steps * o.batch_size / wall);
+      row.emplace_back("wall_s", seconds_since(run_start));
+      if (s.world.is_root()) {
+        s.sink->write(row);
+        double rate = (done - s.start_step) / seconds_since(run_start);
+        std::string losses;
+        for (size_t i = 0; i < names.size(); ++i)
+          losses += fmt::format(" {} {:.4f}", names[i], v[i] / denom);
+        s.log->info("step {}/{} epoch {} | {:.0f} img/s |{} | ETA {}", done, s.total_steps,
+                    step / s.steps_per_epoch, interval_steps * o.batch_size / wall, losses,
+                    format_eta((s.total_steps - done) / std::max(rate, 1e-9)));
+      }
+      std::fill(sums.begin(), sums.end(), 0.0);
+      data_s = step_s = comm_s = 0;
+      interval_steps = 0;
+      interval_start = Clock::now();
+    }
+    if (o.replica_check_every > 0 && (done % o.replica_check_every == 0 || last))
+      for (auto& [n, mod] : modules) dist::check_replicas(s.world, n, dist::module_digest(*mod), done);
+    if (o.sample_every > 0 && (done % o.sample_every == 0 || last)) sample_and_eval(done);
+    if (o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && !last) checkpoint(done);
+
+    int64_t sig = s.world.size() > 1 ? s.world.allreduce_max(stop_signal()) : stop_signal();
+    if (sig != 0 && !last) {
+      s.log->warn("signal {} received: checkpointing at step {} and exiting {}", sig, done,
+                  int(kExitPreempted));
+      checkpoint(done);
+      return kExitPreempted;
+    }
+  }
+
+  checkpoint(s.total_steps);
+  // Every rank logs its own digests: replicas are identical iff these lines are.
+  for (auto& [name, d] : s.digests()) s.log->info("final digest {} {}", name, d);
+  if (s.world.is_root()) {
+    nlohmann::json fin{{"step", s.total_steps}};
+    for (auto& [name, d] : s.digests()) {
+      std::string key = name;
+      for (auto& c : key) c = static_cast<char>(std::tolower(c));
+      fin["digest_" + key] = d;
+    }
+    std::ofstream(fs::path(o.out) / "final.json") << fin.dump(2) << "\n";
+    s.log->info("done: {} steps in {:.1f} s", s.total_steps - s.start_step,
+                seconds_since(run_start));
+  }
+  return kExitOk;
+}
+
+}  // namespace gan::train
