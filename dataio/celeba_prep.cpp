@@ -102,6 +102,7 @@ ShardBatch prepare_shard(const PrepPlan& plan, const std::string& image_dir,
   std::vector<uint8_t> slots(static_cast<size_t>(n) * img_bytes);
   std::vector<std::string> reasons(static_cast<size_t>(n));
   std::vector<char> ok(static_cast<size_t>(n), 0);
+  std::vector<CropBox> crops(static_cast<size_t>(n));
   std::vector<std::exception_ptr> errors(threads);
 
   auto work = [&](int t) {
@@ -110,6 +111,7 @@ ShardBatch prepare_shard(const PrepPlan& plan, const std::string& image_dir,
       for (int64_t i = t; i < n; i += threads) {
         const std::string path = image_dir + "/" + plan.files[range.begin + i];
         ok[i] = prep.process_file(path, slots.data() + i * img_bytes, &reasons[i]) ? 1 : 0;
+        if (ok[i]) crops[i] = prep.last_crop();
       }
     } catch (...) {
       errors[t] = std::current_exception();  // bugs, out of memory: not a bad file
@@ -134,6 +136,7 @@ ShardBatch prepare_shard(const PrepPlan& plan, const std::string& image_dir,
       b.bad.push_back({f, reasons[i]});
       continue;
     }
+    if (b.count == 0) b.first_crop = crops[i];
     const uint8_t* img = slots.data() + i * img_bytes;
     b.images.insert(b.images.end(), img, img + img_bytes);
     if (plan.label_dims > 0) {

@@ -55,6 +55,7 @@ struct ShardBatch {
   std::vector<int64_t> labels;     // count * label_dims
   std::vector<std::string> files;  // the source file of each image
   std::vector<BadFile> bad;        // files of this range that were refused, in file order
+  CropBox first_crop;              // crop box of the first image that made it (for the record)
   // Exact per-channel sums over all pixels (0..255), so mean/std combine across shards and
   // ranks to the same value whatever the split.
   std::array<uint64_t, 3> sum{};
