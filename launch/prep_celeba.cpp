@@ -266,20 +266,26 @@ std::string report_json(const CelebaArgs& a, const dataio::PrepRecipe& r,
 int celeba_body(const CelebaArgs& a, const dist::World& world) {
   dataio::PrepRecipe recipe;
   if (!dataio::parse_crop_spec(a.crop, &recipe.crop)) {
-    throw UsageError("--crop must be a side (108, 128, ...), 'full' or y,x,h,w, not '" + a.crop +
-                     "'");
+    throw UsageError(
+        "--crop must be a side (108, 128, ...), 'full' or y,x,h,w, not '" + a.crop + "'", true);
   }
   if (!dataio::parse_resize_filter(a.filter, &recipe.filter)) {
-    throw UsageError("--filter must be area, bilinear or lanczos, not '" + a.filter + "'");
+    throw UsageError("--filter must be area, bilinear or lanczos, not '" + a.filter + "'", true);
   }
   if (!dataio::parse_small_policy(a.small, &recipe.small)) {
-    throw UsageError("--small must be upscale or skip, not '" + a.small + "'");
+    throw UsageError("--small must be upscale or skip, not '" + a.small + "'", true);
   }
   recipe.size = a.size;
   recipe.dct_scaling = !a.no_dct_scaling;
 
   // Every rank plans on its own (same folder, same lists) and they must agree.
-  const dataio::PrepPlan plan = dataio::plan_celeba({a.src, a.attr, a.partition, a.split});
+  // Options and list files are the same on every rank, so are their errors: collective.
+  dataio::PrepPlan plan;
+  try {
+    plan = dataio::plan_celeba({a.src, a.attr, a.partition, a.split});
+  } catch (const Error& e) {
+    throw Error(e.code(), e.what(), true);
+  }
   const std::string phash = plan_hash(plan);
   for (const auto& h : world.allgather(phash)) {
     if (h != phash) {
