@@ -1,6 +1,7 @@
 // Folder scan order and filtering; CelebA list parsers on good and malformed input; JSON.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/errors.h"
@@ -38,13 +39,32 @@ TEST(Scan, RecursiveSortedBytewise) {
   EXPECT_THROW(scan_image_folder(d / "nope"), gan::DataError);
 }
 
-TEST(Scan, UnreadableSubfolderIsReportedWhenNotRoot) {
-  if (geteuid() == 0) GTEST_SKIP() << "root can list mode-000 folders";
+// Root lists mode-000 folders, so as root the scan runs in a child that drops to nobody.
+TEST(Scan, UnreadableSubfolderIsReported) {
   TempDir d;
   ASSERT_EQ(mkdir((d / "locked").c_str(), 0), 0);
-  const ScanResult r = scan_image_folder(d.path());
-  ASSERT_EQ(r.bad.size(), 1u);
-  EXPECT_EQ(r.bad[0].path, "locked");
+  write_file(d / "a.jpg", std::string("x"));
+  auto check = [&]() -> bool {
+    const ScanResult r = scan_image_folder(d.path());
+    return r.files == std::vector<std::string>{"a.jpg"} && r.bad.size() == 1 &&
+           r.bad[0].path == "locked" &&
+           r.bad[0].reason.find("Permission denied") != std::string::npos;
+  };
+  if (geteuid() != 0) {
+    EXPECT_TRUE(check());
+    return;
+  }
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    _exit(check() ? 0 : 1);
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  if (WEXITSTATUS(st) == 2) GTEST_SKIP() << "cannot drop privileges to uid 65534";
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "unreadable folder not reported";
 }
 
 namespace {
