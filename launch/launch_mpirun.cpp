@@ -1,6 +1,7 @@
 // mpirun command lines for single-host and host-list runs.
 #include "launch/launch_mpirun.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -127,7 +128,10 @@ std::vector<std::string> hosts_mpirun_prefix(const HostsOptions& opt) {
   }
   if (opt.oversubscribe) argv.push_back("--oversubscribe");
   for (const char* v : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PATH", "LD_LIBRARY_PATH"}) {
-    argv.insert(argv.end(), {"-x", v});
+    // -x of an unset variable only makes mpirun warn
+    if (std::getenv(v) || std::string(v).rfind("OMP", 0) == 0 || std::string(v).rfind("OPENBLAS", 0) == 0) {
+      argv.insert(argv.end(), {"-x", v});
+    }
   }
   return argv;
 }
