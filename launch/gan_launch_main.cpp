@@ -111,7 +111,9 @@ int main_impl(int argc, char** argv) {
   slurm->add_option("--time", sopt.time, "time limit, sbatch format");
   slurm->add_option("--partition", sopt.partition, "partition (default: the cluster's)");
   slurm->add_option("--array", sopt.array, "sbatch array spec (with --sweep: only %K)");
-  slurm->add_option("--sweep", sweeps, "key=v1,v2 (repeatable; cartesian product)");
+  // One value per --sweep: otherwise CLI11 lets a vector option swallow the `--` separator.
+  slurm->add_option("--sweep", sweeps, "key=v1,v2 (repeatable; cartesian product)")
+      ->allow_extra_args(false);
   slurm->add_option("--launcher", sopt.launcher, "srun (default) or mpirun");
   slurm->add_option("--restarts", sopt.restarts, "restarts from the last checkpoint on failure");
   slurm->add_option("--signal-lead", sopt.signal_lead_s,

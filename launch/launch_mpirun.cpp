@@ -127,11 +127,9 @@ std::vector<std::string> hosts_mpirun_prefix(const HostsOptions& opt) {
     argv.insert(argv.end(), {"--map-by", "slot"});
   }
   if (opt.oversubscribe) argv.push_back("--oversubscribe");
-  for (const char* v : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PATH", "LD_LIBRARY_PATH"}) {
-    // -x of an unset variable only makes mpirun warn
-    if (std::getenv(v) || std::string(v).rfind("OMP", 0) == 0 || std::string(v).rfind("OPENBLAS", 0) == 0) {
-      argv.insert(argv.end(), {"-x", v});
-    }
+  argv.insert(argv.end(), {"-x", "OMP_NUM_THREADS", "-x", "OPENBLAS_NUM_THREADS"});
+  for (const char* v : {"PATH", "LD_LIBRARY_PATH"}) {
+    if (std::getenv(v)) argv.insert(argv.end(), {"-x", v});  // -x of an unset one only warns
   }
   return argv;
 }

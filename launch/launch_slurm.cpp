@@ -55,18 +55,27 @@ std::string field(const std::string& line, const std::string& key) {
 }
 
 int gpu_count(const std::string& gres) {
+  // e.g. "gpu:2", "gpu:a100:4(S:0-1),mps:100": drop "(...)" socket hints first.
+  std::string plain;
+  int depth = 0;
+  for (char c : gres) {
+    if (c == '(') ++depth;
+    if (depth == 0) plain += c;
+    if (c == ')' && depth > 0) --depth;
+  }
   int total = 0;
-  if (gres.empty() || gres == "(null)") return 0;
-  for (const auto& item : split(gres, ',')) {
+  if (plain.empty() || plain == "null") return 0;
+  for (const auto& item : split(plain, ',')) {
     auto parts = split(item, ':');
     if (parts.empty() || parts[0] != "gpu") continue;
-    std::string last = parts.back();
-    auto paren = last.find('(');
-    if (paren != std::string::npos) last.resize(paren);
-    try {
-      total += parts.size() >= 2 ? std::stoi(last) : 1;
-    } catch (const std::exception&) {
+    if (parts.size() == 1) {
       total += 1;
+      continue;
+    }
+    try {
+      total += std::stoi(parts.back());
+    } catch (const std::exception&) {
+      total += 1;  // "gpu:a100" without a count means one
     }
   }
   return total;
