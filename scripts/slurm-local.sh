@@ -76,7 +76,8 @@ JobCompType=jobcomp/none
 MailProg=/bin/true
 ReturnToService=2
 MinJobAge=600
-KillWait=30
+# SIGTERM to SIGKILL: time for gan_dist to finish a step and checkpoint; short for tests.
+KillWait=10
 InactiveLimit=0
 SlurmctldTimeout=30
 SlurmdTimeout=60
@@ -115,6 +116,13 @@ up() {
   if pid_alive "$state/run/slurmctld.pid" && pid_alive "$state/run/slurmd.pid"; then
     log "already up"
   else
+    local port
+    for port in "${SLURM_LOCAL_CTLD_PORT:-6817}" "${SLURM_LOCAL_SLURMD_PORT:-6818}"; do
+      if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then
+        log "port $port is taken (another Slurm?); set SLURM_LOCAL_CTLD_PORT/SLURM_LOCAL_SLURMD_PORT"
+        exit 1
+      fi
+    done
     write_conf
     start_munge
     export SLURM_CONF="$conf"

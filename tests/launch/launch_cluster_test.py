@@ -27,6 +27,8 @@ SCRIPTS = os.environ.get("GAN_LAUNCH_SCRIPTS", os.path.join(os.path.dirname(__fi
 FMNIST = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 # gan_dist options of every tiny run: DCGAN-28 on Fashion-MNIST, one thread per rank.
 EXTRA = os.environ.get("GAN_LAUNCH_TEST_DIST_ARGS", "").split()
+# Runs that get interrupted must last long enough to be caught between checkpoints.
+LONG_STEPS = int(os.environ.get("GAN_LAUNCH_TEST_LONG_STEPS", "60"))
 
 
 class Skip(Exception):
@@ -70,6 +72,12 @@ def fresh_dir(name):
 def read_json(path):
     with open(path) as f:
         return json.load(f)
+
+
+def progress(out):
+    """Furthest step the run has shown: last metrics line or newest checkpoint."""
+    s = metrics_steps(out) if os.path.exists(os.path.join(out, "metrics.jsonl")) else []
+    return max(([s[-1]] if s else []) + [latest_checkpoint_step(out) or 0])
 
 
 def metrics_steps(out):
@@ -168,8 +176,8 @@ def assert_trained(out, steps, ranks):
     f = read_json(final)
     check(f.get("step") == steps, f"final.json step {f.get('step')} != {steps}")
     check(f.get("digest_g") and f.get("digest_d"), f"final.json lacks digests: {f}")
-    s = metrics_steps(out)
-    check(s and s[-1] == steps, f"metrics.jsonl ends at step {s[-1] if s else None}, not {steps}")
+    s = metrics_steps(out)  # one line per log interval, so it may stop short of `steps`
+    check(s and 0 < s[-1] <= steps, f"metrics.jsonl ends at step {s[-1] if s else None} (run of {steps})")
     for r in range(ranks):
         check(os.path.exists(os.path.join(out, "log", f"rank-{r}.log")), f"no log/rank-{r}.log in {out}")
     return f
@@ -265,19 +273,19 @@ def case_sweep():
 def case_requeue():
     need_gan_dist()
     need_slurm()
-    steps = int(os.environ.get("GAN_LAUNCH_TEST_REQUEUE_STEPS", "30"))
+    steps = LONG_STEPS
     run_a = fresh_dir("requeue")
     run_b = fresh_dir("requeue-reference")
     opts = ["--nodes", "1", "--ntasks-per-node", "2"]
-    job_a = submit(run_a, opts, dist_args(steps))
-    wait_for(lambda: (latest_checkpoint_step(run_a) or 0) >= 5, 240, "a first checkpoint")
-    done = metrics_steps(run_a)[-1]
+    job_a = submit(run_a, opts, dist_args(steps, every=10))
+    wait_for(lambda: (latest_checkpoint_step(run_a) or 0) >= 1, 240, "a first checkpoint")
+    done = progress(run_a)
     check(done < steps - 3, f"run reached step {done} of {steps} before the requeue: too fast to interrupt")
     rc, _, err = run(["scontrol", "requeue", job_a])
     check(rc == 0, f"scontrol requeue failed: {err}")
     log(f"requeued job {job_a} at step {done}")
     # the reference run uses the node while the requeued job waits out cred_expire
-    job_b = submit(run_b, opts, dist_args(steps))
+    job_b = submit(run_b, opts, dist_args(steps, every=10))
     wait_job(job_b, 300)
     wait_job(job_a, 300)
     text = job_output(run_a)
@@ -311,12 +319,13 @@ def rank_pid(job, rank):
 def case_kill_restart():
     need_gan_dist()
     need_slurm()
-    steps = 30
+    steps = LONG_STEPS
     run_dir = fresh_dir("kill-restart")
-    job = submit(run_dir, ["--nodes", "1", "--ntasks-per-node", "2", "--restarts", "2"], dist_args(steps))
-    wait_for(lambda: (latest_checkpoint_step(run_dir) or 0) >= 5, 240, "a first checkpoint")
+    job = submit(run_dir, ["--nodes", "1", "--ntasks-per-node", "2", "--restarts", "2"],
+                 dist_args(steps, every=10))
+    wait_for(lambda: (latest_checkpoint_step(run_dir) or 0) >= 1, 240, "a first checkpoint")
     pid = wait_for(lambda: rank_pid(job, 1), 30, "rank 1's pid")
-    at = metrics_steps(run_dir)[-1]
+    at = progress(run_dir)
     check(at < steps - 3, f"run reached step {at} of {steps} before the kill: too fast")
     t_kill = time.time()
     os.kill(pid, 9)
