@@ -1,13 +1,13 @@
 // gan_launch: starts gan_dist locally (mpirun), on a host list (mpirun over TCP) or on Slurm
 // (sbatch script with requeue and restarts), and reports a run's status. Thin: parse, check,
 // hand over to the cluster's own tools.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "core/errors.h"
 #include "launch/launch_mpirun.h"

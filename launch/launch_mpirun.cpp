@@ -114,11 +114,12 @@ std::vector<std::string> hosts_mpirun_prefix(const HostsOptions& opt) {
     throw UsageError("-n " + std::to_string(opt.ranks) + " ranks but hostfile '" + opt.hostfile +
                      "' has only " + std::to_string(slots) + " slots (add --oversubscribe)");
   }
-  std::vector<std::string> argv = {"mpirun", "-np", std::to_string(opt.ranks), "--hostfile",
-                                   opt.hostfile, "--mca", "btl", "tcp,self"};
+  std::vector<std::string> argv = {"mpirun",     "-np",        std::to_string(opt.ranks),
+                                   "--hostfile", opt.hostfile, "--mca",
+                                   "btl",        "tcp,self"};
   if (!opt.net.empty()) {
-    argv.insert(argv.end(), {"--mca", "btl_tcp_if_include", opt.net, "--mca",
-                             "oob_tcp_if_include", opt.net});
+    argv.insert(argv.end(),
+                {"--mca", "btl_tcp_if_include", opt.net, "--mca", "oob_tcp_if_include", opt.net});
   }
   if (!opt.rsh_agent.empty()) argv.insert(argv.end(), {"--mca", "plm_rsh_agent", opt.rsh_agent});
   if (opt.gpus_per_host > 0) {

@@ -24,7 +24,7 @@ std::map<std::string, std::string> rank_environment(int omp_threads, bool as_roo
 
 struct LocalOptions {
   int ranks = 1;
-  int cpus = 1;          // cores available here
+  int cpus = 1;  // cores available here
   bool as_root = false;
   std::string omp_threads_env;  // OMP_NUM_THREADS already set by the user, if any
 };
@@ -34,9 +34,9 @@ LaunchCommand build_local_command(const LocalOptions& opt, const std::vector<std
 struct HostsOptions {
   std::string hostfile;
   int ranks = 1;
-  int gpus_per_host = 0;     // >0: one rank per GPU (ppr:G:node)
-  std::string net;           // interface or CIDR for TCP traffic (btl/oob_tcp_if_include)
-  std::string rsh_agent;     // replaces ssh for starting orted on the other hosts
+  int gpus_per_host = 0;  // >0: one rank per GPU (ppr:G:node)
+  std::string net;        // interface or CIDR for TCP traffic (btl/oob_tcp_if_include)
+  std::string rsh_agent;  // replaces ssh for starting orted on the other hosts
   bool oversubscribe = false;
   bool as_root = false;
   int omp_threads = 1;

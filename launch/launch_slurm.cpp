@@ -236,8 +236,8 @@ std::string validate_resources(const SlurmOptions& opt, const ClusterInfo& clust
     return s.empty() ? std::string("none") : s;
   }();
   if (partition.empty()) {
-    throw UsageError("no --partition given and the cluster has no default partition (known: " +
-                     list + ")");
+    throw UsageError(
+        "no --partition given and the cluster has no default partition (known: " + list + ")");
   }
   if (std::find(cluster.partitions.begin(), cluster.partitions.end(), partition) ==
       cluster.partitions.end()) {
@@ -357,7 +357,8 @@ set -u
     s << "    *) echo \"no sweep point for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\n"
       << "  esac\n";
   }
-  s << "fi\n" << R"SH(
+  s << "fi\n"
+    << R"SH(
 export OPENBLAS_NUM_THREADS=1
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
 if [ "$(id -u)" = 0 ]; then
@@ -564,6 +565,7 @@ int run_slurm(SlurmOptions opt, const std::vector<std::string>& raw_command,
   record["job_id"] = job_id;
   record["submitted_at"] = utc_now();
   write_file_atomic(launch_json, record.dump(2) + "\n");
+  std::cerr << "gan_launch: submitted job " << job_id << " (" << script_path.string() << ")\n";
   std::cout << job_id << "\n";
   return kExitOk;
 }

@@ -181,9 +181,8 @@ nlohmann::json collect_status(const std::string& run_dir) {
       outs.emplace_back(std::to_string(std::atoi(name.c_str() + 5)), it->path().string());
     }
   }
-  std::sort(outs.begin(), outs.end(), [](const auto& a, const auto& b) {
-    return std::stoi(a.first) < std::stoi(b.first);
-  });
+  std::sort(outs.begin(), outs.end(),
+            [](const auto& a, const auto& b) { return std::stoi(a.first) < std::stoi(b.first); });
   if (outs.empty()) outs.emplace_back("", run_dir);
 
   nlohmann::json list = nlohmann::json::array();

@@ -77,7 +77,7 @@ MailProg=/bin/true
 ReturnToService=2
 MinJobAge=600
 # SIGTERM to SIGKILL: time for gan_dist to finish a step and checkpoint; short for tests.
-KillWait=10
+KillWait=5
 InactiveLimit=0
 SlurmctldTimeout=30
 SlurmdTimeout=60

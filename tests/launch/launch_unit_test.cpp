@@ -22,8 +22,8 @@ bool contains(const std::vector<std::string>& v, const std::string& w) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("gan_launch_unit-" + name + "-" +
-                                            std::to_string(::getpid()));
+  fs::path p =
+      fs::temp_directory_path() / ("gan_launch_unit-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
@@ -94,8 +94,7 @@ TEST(Cluster, RejectsWhatTheClusterCannotGive) {
             std::string::npos);
   o.partition = "";
   o.nodes = 2;
-  EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("--nodes 2"),
-            std::string::npos);
+  EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("--nodes 2"), std::string::npos);
   o.nodes = 1;
   o.ntasks_per_node = 3;
   EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("has 2"), std::string::npos);
@@ -143,9 +142,9 @@ TEST(Command, MustBeGanDist) {
             std::string::npos);
   EXPECT_NE(usage_message([] { checked_gan_dist_command({}); }).find("no command"),
             std::string::npos);
-  EXPECT_NE(usage_message([] { checked_gan_dist_command({"/nonexistent/gan_dist"}); })
-                .find("not found"),
-            std::string::npos);
+  EXPECT_NE(
+      usage_message([] { checked_gan_dist_command({"/nonexistent/gan_dist"}); }).find("not found"),
+      std::string::npos);
 }
 
 TEST(Local, BindsToCoresOnlyWhenTheyAreEnough) {
@@ -209,8 +208,8 @@ TEST(Script, HasSlurmDirectivesAndIsValidBash) {
   for (const char* want :
        {"#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=4\n", "#SBATCH --gpus-per-node=4\n",
         "#SBATCH --requeue\n", "#SBATCH --open-mode=append\n", "#SBATCH --signal=B:USR1@90\n",
-        "#SBATCH --array=0-3\n", "#SBATCH --time=01:00:00\n", "MAX_RESTARTS=3\n",
-        "srun --mpi=pmix", "scontrol requeue", "3) TASK_ARGS=(--lr 0.2 --seed 2) ;;"}) {
+        "#SBATCH --array=0-3\n", "#SBATCH --time=01:00:00\n", "MAX_RESTARTS=3\n", "srun --mpi=pmix",
+        "scontrol requeue", "3) TASK_ARGS=(--lr 0.2 --seed 2) ;;"}) {
     EXPECT_NE(s.find(want), std::string::npos) << "missing: " << want;
   }
   prepare_run_dir(o, tasks, tasks.size());
