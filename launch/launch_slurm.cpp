@@ -336,8 +336,10 @@ set -u
     << "LAUNCHER=" << opt.launcher << "\n"
     << "MAX_RESTARTS=" << opt.restarts << "\n"
     << "GAN_DIST=(";
+  // One option per line, its values after it.
   for (size_t i = 0; i < command.size(); ++i) {
-    s << (i == 0 ? "" : (i % 6 == 0 ? " \\\n          " : " ")) << shell_quote(command[i]);
+    bool option = i > 0 && command[i].size() > 1 && command[i][0] == '-';
+    s << (i == 0 ? "" : option ? " \\\n  " : " ") << shell_quote(command[i]);
   }
   s << ")\n\nTASK_ARGS=()\nOUT=\"$RUN_DIR\"\n"
     << "if [ -n \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
