@@ -216,6 +216,13 @@ def case_local():
     check(rc == 0, f"gan_launch local exit {rc}: {err[-3000:]}")
     check("mpirun -np 2" in err, "gan_launch local did not report its mpirun line")
     assert_trained(out, 8, 2)
+    # gan_launch becomes mpirun: gan_dist's own exit code (2 usage or 3 data) comes back
+    bad = fresh_dir("local-bad-data")
+    args = dist_args(2)
+    args[args.index("--data") + 1] = os.path.join(WORK, "no-such-data")
+    rc, so, err = run([LAUNCH, "local", "-n", "2", "--"] + args + ["--out", bad], timeout=120)
+    check(rc in (2, 3), f"missing data: gan_launch local exit {rc}, expected gan_dist's 2 or 3")
+    check(not os.path.exists(os.path.join(bad, "final.json")), "a run without data wrote final.json")
 
 
 def _complete(name, launcher):
