@@ -58,8 +58,12 @@ def main():
     torch.manual_seed(0)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank, world_size=world)
 
-    g = nn.parallel.DistributedDataParallel(generator(a.z_dim, a.width, a.size, a.channels))
-    d = nn.parallel.DistributedDataParallel(discriminator(a.width, a.size, a.channels))
+    # Buffers are not broadcast at every forward: D runs twice per step (real, fake), and
+    # gan_dist likewise syncs BatchNorm statistics once per step, after it.
+    g = nn.parallel.DistributedDataParallel(generator(a.z_dim, a.width, a.size, a.channels),
+                                            broadcast_buffers=False)
+    d = nn.parallel.DistributedDataParallel(discriminator(a.width, a.size, a.channels),
+                                            broadcast_buffers=False)
     opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
     real_all = torch.rand(8, a.local_batch, a.channels, a.size, a.size) * 2 - 1

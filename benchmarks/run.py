@@ -94,7 +94,7 @@ def bench_allreduce(out, quick):
         rows += list(csv.DictReader(open(csv_path)))
     fig, ax = plt.subplots(figsize=(7, 4))
     for np_ in sorted({r["ranks"] for r in rows}):
-        for path in ("mpi_allreduce", "reducer"):
+        for path in ("mpi_allreduce", "mpi_iallreduce", "reducer"):
             sel = [r for r in rows if r["ranks"] == np_ and r["path"] == path]
             ax.plot([int(r["bytes"]) for r in sel], [float(r["busbw_GBps"]) for r in sel],
                     marker="o", label=f"{path}, {np_} ranks")

@@ -41,6 +41,12 @@ torch::ScalarType wire_type(const std::string& compress, torch::ScalarType t) {
 
 }  // namespace
 
+void zero_grads(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.grad().defined()) p.mutable_grad().zero_();
+}
+
 Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions opts)
     : comm_(comm), opts_(opts) {
   for (auto& p : module.parameters())
@@ -75,6 +81,20 @@ Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions o
   }
   close();
 
+  // Gradients live inside the buckets (like DDP's gradient_as_bucket_view): backward
+  // accumulates straight into the flat buffer, so there is nothing to pack or unpack. Only
+  // with a 16-bit wire format do buckets hold copies.
+  if (comm_.size() > 1 && opts_.compress == "none") {
+    torch::NoGradGuard no_grad;
+    for (auto& b : buckets_)
+      for (size_t i = 0; i < b->params.size(); ++i) {
+        auto& p = params_[b->params[i]];
+        auto view = b->flat.narrow(0, b->offsets[i], b->offsets[i + 1] - b->offsets[i]).view(p.sizes());
+        if (p.grad().defined()) view.copy_(p.grad());
+        p.mutable_grad() = view;
+      }
+  }
+
   if (opts_.overlap && comm_.size() > 1) {
     for (size_t i = 0; i < params_.size(); ++i) {
       auto acc = torch::autograd::impl::grad_accumulator(params_[i]);
@@ -103,10 +123,10 @@ void Reducer::pack(Bucket& b) {
   for (size_t i = 0; i < b.params.size(); ++i) {
     auto slice = b.flat.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]);
     const auto& g = params_[b.params[i]].grad();
-    if (g.defined())
-      slice.copy_(g.reshape({-1}));
-    else
+    if (!g.defined())
       slice.zero_();
+    else if (g.data_ptr() != slice.data_ptr())  // not (or no longer) a view of the bucket
+      slice.copy_(g.reshape({-1}));
   }
 }
 
@@ -142,12 +162,13 @@ void Reducer::finish() {
   const int world = comm_.size();
   if (world == 1) return;
   torch::NoGradGuard no_grad;
-  // Backward launched a prefix of the buckets (in order); the rest start now, in order.
-  for (auto& b : buckets_)
-    if (!b->launched) launch(*b);
-  next_launch_ = 0;
   for (auto& bp : buckets_) {
     Bucket& b = *bp;
+    // Backward launched a prefix of the buckets, in order; the rest start now, in order.
+    // Overlap on or off, every bucket goes through the same non-blocking call: MPI does not
+    // match blocking with non-blocking collectives, and one algorithm means the same sums
+    // (bitwise) either way.
+    if (!b.launched) launch(b);
     b.work->wait();
     b.work.reset();
     b.launched = false;
@@ -155,12 +176,13 @@ void Reducer::finish() {
     for (size_t i = 0; i < b.params.size(); ++i) {
       auto& p = params_[b.params[i]];
       auto slice = avg.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]).view(p.sizes());
-      if (p.grad().defined())
-        p.mutable_grad().copy_(slice);
-      else
+      if (!p.grad().defined())
         p.mutable_grad() = slice.clone();
+      else if (p.grad().data_ptr() != slice.data_ptr())
+        p.mutable_grad().copy_(slice);
     }
   }
+  next_launch_ = 0;
 }
 
 std::vector<std::vector<size_t>> Reducer::bucket_layout() const {

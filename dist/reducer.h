@@ -2,7 +2,9 @@
 // flat buckets (capped in bytes, a small first bucket, in the reverse registration order in
 // which backward produces them); a hook on each parameter's gradient accumulator marks it
 // ready, and a bucket's all-reduce starts as soon as all its gradients are in. finish()
-// waits for every bucket, averages and copies back.
+// waits for every bucket and averages. Gradients are views into the buckets, so a module's
+// gradients must be zeroed in place (zero_grads below), never by Optimizer::zero_grad(),
+// which detaches them and fails on views.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -22,6 +24,9 @@ struct ReducerOptions {
   // "none", "fp16" or "bf16": buckets travel in 16 bits, summed in fp32 by the backend.
   std::string compress = "none";
 };
+
+// Zeroes every parameter gradient of `module` in place, keeping bucket views intact.
+void zero_grads(torch::nn::Module& module);
 
 class Reducer {
  public:

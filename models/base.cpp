@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "core/errors.h"
+#include "dist/reducer.h"
 
 namespace gan::models {
 
@@ -38,7 +39,7 @@ void ModelBase::update(const std::string& name, const torch::Tensor& loss) {
     auto secs = [](Clock::time_point a, Clock::time_point b) {
       return std::chrono::duration<double>(b - a).count();
     };
-    p.optimizer->zero_grad();
+    dist::zero_grads(*p.module);  // in place: gradients may be views of reducer buckets
     coll_.expect_grads(*p.module);
     auto t0 = Clock::now();
     loss.backward();

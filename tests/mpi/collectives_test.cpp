@@ -71,7 +71,7 @@ TEST(Reducer, OverlappedMatchesAfterBackwardAndSurvivesUnusedParameters) {
   auto x = torch::randn({8, 50});
   // `unused` takes no part in the loss: its gradient never arrives, on any rank.
   for (int round = 0; round < 2; ++round) {
-    for (auto* m : {&on, &off}) m->zero_grad();
+    for (auto* m : {&on, &off}) dist::zero_grads(*m);
     overlapped.prepare();
     on.b(on.a(x)).pow(2).sum().backward();
     overlapped.finish();
