@@ -60,7 +60,9 @@ def machine():
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.node()}: {CORES} cores ({cpu}), {mem:.0f} GiB, {platform.platform()}"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{platform.node()}: {CORES} cores ({cpu}), {mem:.0f} GiB, {platform.platform()}; "
+            f"load average at start {load}")
 
 
 def data_dir(out):
@@ -256,6 +258,9 @@ def main():
         bench_projection(out)
     shutil.rmtree(out / "runs", ignore_errors=True)
     shutil.rmtree(out / "fm10k", ignore_errors=True)
+    end_load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    with open(out / "machine.txt", "a") as f:
+        f.write(f"load average at end {end_load}; run took {time.time() - t0:.0f} s\n")
     print(f"benchmarks done in {time.time() - t0:.0f} s; results in {out}")
 
 
