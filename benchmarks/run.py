@@ -42,6 +42,13 @@ def sh(cmd, **kw):
     return r.stdout
 
 
+def save_plot(fig, ax, path):
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_csv(path, rows):
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
@@ -101,9 +108,7 @@ def bench_allreduce(out, quick):
             ax.plot([int(r["bytes"]) for r in sel], [float(r["busbw_GBps"]) for r in sel],
                     marker="o", label=f"{path}, {np_} ranks")
     ax.set(xscale="log", xlabel="bytes", ylabel="busbw, GB/s", title="all-reduce bus bandwidth (CPU, shared memory)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "allreduce.png", dpi=100)
+    save_plot(fig, ax, out / "allreduce.png")
 
 
 def bench_breakdown(out, quick, models):
@@ -125,9 +130,7 @@ def bench_breakdown(out, quick, models):
         ax.bar(labels, vals, bottom=bottom, label=p)
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set(ylabel="ms per step (median)", title="where a step goes (local batch 32)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "breakdown.png", dpi=100)
+    save_plot(fig, ax, out / "breakdown.png")
 
 
 def bench_scaling(out, quick):
@@ -136,7 +139,7 @@ def bench_scaling(out, quick):
     nps = (1, 2, 3) if quick else (1, 2, 3, 4)
     for mode in ("weak", "strong"):
         for np_ in nps:
-            gb = 32 * np_ if mode == "weak" else 96 if np_ != 4 else 96
+            gb = 32 * np_ if mode == "weak" else 96
             t = train(out, np_, "dcgan", gb, 30 if quick else 60)
             rows.append({"mode": mode, "ranks": np_, "oversubscribed": np_ > CORES, "global_batch": gb,
                          "step_ms": round(t["step_ms"], 2), "images_per_s": round(t["images_per_s"], 1)})
@@ -154,9 +157,7 @@ def bench_scaling(out, quick):
     ax.axvline(CORES + 0.5, color="gray", lw=0.5)
     ax.text(CORES + 0.6, 1, f"> {CORES} ranks: oversubscribed", fontsize=8)
     ax.set(xlabel="ranks", ylabel="throughput speedup", title="DCGAN-28 scaling, 1 thread per rank")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "scaling.png", dpi=100)
+    save_plot(fig, ax, out / "scaling.png")
 
 
 def bench_ddp(out, quick):
@@ -181,9 +182,29 @@ def bench_ddp(out, quick):
     ax.bar([v - 0.2 for v in x], [r["gan_dist_step_ms"] for r in rows], 0.4, label="gan_dist (C++)")
     ax.bar([v + 0.2 for v in x], [r["pytorch_ddp_step_ms"] for r in rows], 0.4, label="PyTorch DDP")
     ax.set(xticks=x, xlabel="ranks", ylabel="ms per step (median)", title="DCGAN-28 step, local batch 32")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "ddp.png", dpi=100)
+    save_plot(fig, ax, out / "ddp.png")
+
+
+def bench_overlap(out, quick):
+    """Does the all-reduce really run during backward? Exposed communication and step time
+    with overlap on and off, alternated, at np=2; D is made wide so there is something to hide."""
+    print("overlap on/off, DCGAN-28 with D width 128, np=2, interleaved")
+    rows = []
+    extra = ("--d-width", 128, "--bucket-mb", 1)
+    for rep in range(2 if quick else 3):
+        for ov in ("true", "false"):
+            t = train(out, 2, "dcgan", 64, 40, extra + ("--overlap", ov))
+            rows.append({"overlap": ov, "rep": rep, **{k: round(v, 2) for k, v in t.items()}})
+    summary = []
+    for ov in ("true", "false"):
+        sel = [r for r in rows if r["overlap"] == ov]
+        summary.append({"overlap": ov, "comm_ms": statistics.median(r["comm_ms"] for r in sel),
+                        "backward_ms": statistics.median(r["backward_ms"] for r in sel),
+                        "step_ms": statistics.median(r["step_ms"] for r in sel)})
+        print(f"  overlap {ov}: exposed comm {summary[-1]['comm_ms']:.1f} ms, "
+              f"backward {summary[-1]['backward_ms']:.1f} ms, step {summary[-1]['step_ms']:.1f} ms")
+    write_csv(out / "overlap.csv", rows)
+    write_csv(out / "overlap_summary.csv", summary)
 
 
 def bench_projection(out):
@@ -226,9 +247,7 @@ def bench_projection(out):
         ax.plot([r["gpus"] for r in sel], [r["efficiency"] for r in sel], marker="o", label=name)
     ax.set(xscale="log", xlabel="GPUs", ylabel="projected scaling efficiency", ylim=(0, 1.05),
            title="projection (assumptions in README)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "projection.png", dpi=100)
+    save_plot(fig, ax, out / "projection.png")
     if breakdown.exists():
         print(f"  (CPU measurements for comparison in {breakdown})")
 
@@ -237,7 +256,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results"))
     ap.add_argument("--quick", action="store_true", help="fewer ranks, steps and repetitions")
-    ap.add_argument("--only", default="allreduce,breakdown,scaling,ddp,projection")
+    ap.add_argument("--only", default="allreduce,breakdown,scaling,ddp,overlap,projection")
     ap.add_argument("--models", default="dcgan")
     a = ap.parse_args()
     out = Path(a.out)
@@ -254,6 +273,8 @@ def main():
         bench_scaling(out, a.quick)
     if "ddp" in only:
         bench_ddp(out, a.quick)
+    if "overlap" in only:
+        bench_overlap(out, a.quick)
     if "projection" in only:
         bench_projection(out)
     shutil.rmtree(out / "runs", ignore_errors=True)

@@ -54,21 +54,6 @@ bool resumable_difference(const std::string& key) {
   return false;
 }
 
-std::map<std::string, std::string> config_map(const std::string& text) {
-  std::map<std::string, std::string> kv;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    auto k = line.substr(0, eq), v = line.substr(eq + 1);
-    k.erase(k.find_last_not_of(" ") + 1);
-    v.erase(0, v.find_first_not_of(" "));
-    kv[k] = v;
-  }
-  return kv;
-}
-
 }  // namespace
 
 struct Trainer::State {
@@ -149,7 +134,7 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     if (!folder.empty()) {
       dist::all_or_none(world, [&] {
         auto meta = s.store->load(folder, *s.model);
-        auto then = config_map(meta.config), now = config_map(o.config_text);
+        auto then = dist::parse_config_lines(meta.config), now = dist::parse_config_lines(o.config_text);
         for (const auto& [k, v] : now)
           if (!resumable_difference(k) && then.count(k) && then[k] != v)
             throw CheckpointError(folder + " was made with " + k + " = " + then[k] +
