@@ -207,6 +207,30 @@ def bench_overlap(out, quick):
     write_csv(out / "overlap_summary.csv", summary)
 
 
+def bench_loader(out, quick):
+    """Loader images/s (one core for the reader thread and the consumer) and peak RSS for a
+    dataset and one ten times larger, against an h5py per-image reader; alternated, medians."""
+    print("loader: 64x64x3 shards, 20k and 200k images, vs h5py per-image reads")
+    sizes = (20000, 200000)
+    rows = []
+    for rep in range(2 if quick else 3):
+        for n in sizes:
+            r = json.loads(sh([BUILD / "benchmarks/bench_loader", out / f"loader{n}", n]).strip())
+            rows.append({"reader": "gan_dist Loader", "dataset_images": n, "rep": rep, **r})
+        r = json.loads(sh(["/usr/bin/python3", ROOT / "benchmarks/h5py_reader_bench.py",
+                           out / f"loader{sizes[0]}", 10000]).strip())
+        rows.append({"reader": "h5py per image", "dataset_images": sizes[0], "rep": rep, **r})
+    for n in sizes:
+        sel = [r for r in rows if r["reader"] == "gan_dist Loader" and r["dataset_images"] == n]
+        print(f"  Loader, {n} images: {statistics.median(r['images_per_s'] for r in sel):.0f} img/s, "
+              f"peak RSS {statistics.median(r['peak_rss_mb'] for r in sel):.0f} MB")
+    h5 = [r["images_per_s"] for r in rows if r["reader"] == "h5py per image"]
+    print(f"  h5py per image: {statistics.median(h5):.0f} img/s")
+    for n in sizes:
+        shutil.rmtree(out / f"loader{n}", ignore_errors=True)
+    write_csv(out / "loader.csv", [{k: r.get(k) for k in ("reader", "dataset_images", "rep", "images_per_s", "seconds", "peak_rss_mb")} for r in rows])
+
+
 def bench_projection(out):
     """A model, not a measurement: step(N) = compute + exposed communication, where the
     all-reduce of G's and D's gradients costs max(latency, bandwidth) terms with published
@@ -256,7 +280,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results"))
     ap.add_argument("--quick", action="store_true", help="fewer ranks, steps and repetitions")
-    ap.add_argument("--only", default="allreduce,breakdown,scaling,ddp,overlap,projection")
+    ap.add_argument("--only", default="allreduce,breakdown,scaling,ddp,overlap,loader,projection")
     ap.add_argument("--models", default="dcgan")
     a = ap.parse_args()
     out = Path(a.out)
@@ -275,6 +299,8 @@ def main():
         bench_ddp(out, a.quick)
     if "overlap" in only:
         bench_overlap(out, a.quick)
+    if "loader" in only:
+        bench_loader(out, a.quick)
     if "projection" in only:
         bench_projection(out)
     shutil.rmtree(out / "runs", ignore_errors=True)
