@@ -159,6 +159,10 @@ void Loader::run() {
                    labels.defined() ? labels.data_ptr<int64_t>() + j * m_.label_dims : nullptr);
       batch.images = to_float_nchw(images.data(), b, m_.shape);
       batch.labels = labels;
+      if (opts_.pin_memory) {
+        batch.images = batch.images.pin_memory();
+        if (labels.defined()) batch.labels = labels.pin_memory();
+      }
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return stop_ || static_cast<int>(ready_.size()) < opts_.prefetch; });
       if (stop_) return;

@@ -79,6 +79,9 @@ void define_options(CLI::App& app, gan::train::TrainOptions& o) {
   app.add_option("--backend", o.backend, "collective backend")
       ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
       ->capture_default_str();
+  app.add_option("--device", o.device, "cpu, or cuda (one GPU per local rank, from local rank)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -62,8 +62,12 @@ torch::Tensor ModelBase::noise(int64_t n, torch::Generator& gen) const {
 
 torch::Tensor ModelBase::batch_draw(
     int64_t local_batch, const std::function<torch::Tensor(int64_t, torch::Generator&)>& draw) {
+  // Drawn on the CPU generator whatever the device, so every rank and every device type
+  // sees the same numbers.
   torch::Tensor all = draw(opts_.global_batch, gen_);
-  return all.narrow(0, coll_.rank() * local_batch, local_batch).contiguous();
+  return all.narrow(0, coll_.rank() * local_batch, local_batch)
+      .contiguous()
+      .to(torch::Device(opts_.device));
 }
 
 torch::Tensor ModelBase::batch_noise(int64_t local_batch) {
@@ -95,7 +99,7 @@ void ModelBase::load_state(torch::serialize::InputArchive& ar) {
   }
   torch::Tensor state;
   ar.read("noise_rng", state);
-  gen_.set_state(state);
+  gen_.set_state(state.to(torch::kCPU));  // the archive may have mapped it to a GPU
   load_extra(ar);
 }
 

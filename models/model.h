@@ -27,6 +27,7 @@ struct ModelOptions {
   double lr_g = 2e-4, lr_d = 2e-4;
   double beta1 = 0.5, beta2 = 0.999;
   uint64_t seed = 0;
+  std::string device = "cpu";  // where the networks live; random draws stay on the CPU
 };
 
 // Per-rank means of what a step measured; the trainer reduces them over ranks.

@@ -112,6 +112,14 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   mo.num_classes = s.manifest.num_classes;
   mo.global_batch = o.batch_size;
   dist::all_or_none(world, [&] {
+    if (o.device == "cuda") {
+      if (!torch::cuda::is_available())
+        throw UsageError("--device cuda: this LibTorch has no CUDA or this host has no GPU");
+      o.device = "cuda:" + std::to_string(world.device_for_rank(int(torch::cuda::device_count())));
+    }
+  });
+  mo.device = o.device;
+  dist::all_or_none(world, [&] {
     torch::manual_seed(mo.seed);
     s.comm = dist::make_communicator(o.backend, world, torch::Device(o.device),
                                      o.check_collectives);
@@ -121,6 +129,8 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     ro.compress = o.grad_compress;
     s.dp = std::make_unique<dist::DataParallel>(*s.comm, ro);
     s.model = models::make_model(o.model, mo, *s.dp);
+    // Module::to moves parameters in place, so the optimizers keep valid references.
+    for (auto& [name, m] : s.model->modules()) m->to(torch::Device(o.device));
   });
   for (auto& [name, m] : s.model->modules()) s.dp->broadcast_module(*m);
 
@@ -180,11 +190,11 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   if (world.is_root()) {
     s.sink = std::make_unique<MetricsSink>(o.out);
     torch::Generator g = at::detail::createCPUGenerator(mo.seed + 0x5a17);
-    s.fixed_z = s.model->noise(o.sample_count, g);
+    s.fixed_z = s.model->noise(o.sample_count, g).to(torch::Device(o.device));
     int64_t n = std::min(o.eval_images, s.manifest.total);
     auto pixels = dataio::read_image_range(o.data, s.manifest, 0, n);
     s.real_eval = dataio::to_float_nchw(pixels.data(), n, s.manifest.shape);
-    s.eval_z = s.model->noise(n, g);
+    s.eval_z = s.model->noise(n, g).to(torch::Device(o.device));
   }
 }
 
@@ -224,6 +234,8 @@ int Trainer::run() {
   lo.sampler = {o.model_opts.seed, o.batch_size, s.world.rank(), s.world.size()};
   lo.start_step = s.start_step;
   lo.end_step = s.total_steps;
+  const torch::Device device(o.device);
+  lo.pin_memory = device.is_cuda();
   dataio::Loader loader(o.data, s.manifest, lo);
 
   std::vector<std::string> names;
@@ -235,6 +247,10 @@ int Trainer::run() {
 
   for (int64_t step = s.start_step; step < s.total_steps; ++step) {
     dataio::Batch batch = loader.next();
+    if (device.is_cuda()) {  // pinned host memory: the copy overlaps with the compute stream
+      batch.images = batch.images.to(device, /*non_blocking=*/true);
+      if (batch.labels.defined()) batch.labels = batch.labels.to(device, true);
+    }
     data_s += loader.take_wait_seconds();
     auto t1 = Clock::now();
     models::StepMetrics m = s.model->train_step(batch);
