@@ -188,6 +188,7 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   if (s.start_step > 0) s.log->info("resumed at step {}", s.start_step);
 
   if (world.is_root()) {
+    if (s.start_step > 0) MetricsSink::drop_after(o.out, s.start_step);
     s.sink = std::make_unique<MetricsSink>(o.out);
     torch::Generator g = at::detail::createCPUGenerator(mo.seed + 0x5a17);
     s.fixed_z = s.model->noise(o.sample_count, g).to(torch::Device(o.device));

@@ -136,6 +136,10 @@ TEST(Preemption, SigtermCheckpointsExits75AndResumesExactly) {
   auto c = run(gan_dist(1, common(cut) + args + " --resume"));
   ASSERT_EQ(c.code, 0) << c.output;
   EXPECT_EQ(read_json(straight + "/final.json")["digest_g"], read_json(cut + "/final.json")["digest_g"]);
+  // Every logged step appears once, in order, although the cut run logged past its checkpoint.
+  auto rows = read_jsonl(cut + "/metrics.jsonl");
+  ASSERT_EQ(rows.size(), read_jsonl(straight + "/metrics.jsonl").size());
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_LT(rows[i - 1]["step"], rows[i]["step"]);
 }
 
 TEST(Learning, DcganImprovesImageStatisticsOnFashionMnist) {
