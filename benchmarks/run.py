@@ -36,6 +36,7 @@ def mpirun(np_, *cmd):
 
 
 def sh(cmd, **kw):
+    cmd = [str(c) for c in cmd]
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, **kw)
     if r.returncode != 0:
         sys.exit(f"run.py: {' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
