@@ -1,0 +1,17 @@
+// LSGAN: Mao, Li, Xie, Lau, Wang, Smolley, "Least Squares Generative Adversarial Networks",
+// ICCV 2017. DCGAN nets with least-squares targets (a = 0, b = c = 1):
+//   L_D = 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2],  L_G = 1/2 E[(D(G(z)) - 1)^2]
+#include <torch/torch.h>
+
+#include "models/adversarial.h"
+#include "models/registry.h"
+
+namespace gan::models {
+
+std::unique_ptr<Model> make_lsgan(const ModelOptions& o, dist::Collectives& coll) {
+  auto nets = make_dcgan_pair(o, g_spec(o, coll, o.z_dim), d_spec(o, coll));
+  return std::make_unique<AdversarialModel>("lsgan", o, coll, nets.g, nets.d,
+                                            GanLoss::kLeastSquares);
+}
+
+}  // namespace gan::models
