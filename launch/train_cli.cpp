@@ -131,7 +131,13 @@ train::TrainOptions options_from_config(const std::string& config_text) {
   train::TrainOptions o;
   CLI::App app;
   define_train_options(app, o);
-  std::istringstream in(config_text);
+  // Options that were never set are recorded as `key=""`; they must stay unset (an empty
+  // --epochs would fail its check, and --steps excludes --epochs).
+  std::istringstream raw(config_text);
+  std::string line, kept;
+  while (std::getline(raw, line))
+    if (line.size() < 3 || line.compare(line.size() - 3, 3, "=\"\"") != 0) kept += line + "\n";
+  std::istringstream in(kept);
   try {
     app.parse_from_stream(in);
   } catch (const CLI::ParseError& e) {

@@ -51,6 +51,12 @@ DcganPair make_dcgan_pair(const ModelOptions& o, const ConvNetSpec& g, const Con
   return {torch::nn::AnyModule(gen), torch::nn::AnyModule(disc)};
 }
 
+std::unique_ptr<Model> make_dcgan_family(const std::string& name, GanLoss loss,
+                                         const ModelOptions& o, dist::Collectives& coll) {
+  auto nets = make_dcgan_pair(o, g_spec(o, coll, o.z_dim), d_spec(o, coll));
+  return std::make_unique<AdversarialModel>(name, o, coll, nets.g, nets.d, loss);
+}
+
 AdversarialModel::AdversarialModel(std::string name, const ModelOptions& opts,
                                    dist::Collectives& coll, torch::nn::AnyModule g,
                                    torch::nn::AnyModule d, GanLoss loss, int64_t d_steps)

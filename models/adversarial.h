@@ -33,6 +33,11 @@ struct DcganPair {
 DcganPair make_dcgan_pair(const ModelOptions& o, const ConvNetSpec& g, const ConvNetSpec& d,
                           int64_t d_outputs = 1);
 
+class AdversarialModel;
+// A plain DCGAN-family model: the shared DCGAN nets from the options with loss `loss`.
+std::unique_ptr<Model> make_dcgan_family(const std::string& name, GanLoss loss,
+                                         const ModelOptions& o, dist::Collectives& coll);
+
 class AdversarialModel : public ModelBase {
  public:
   // d_steps: D (critic) updates per G update; each takes 1/d_steps of the rank's real batch.

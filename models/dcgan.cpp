@@ -10,9 +10,7 @@
 namespace gan::models {
 
 std::unique_ptr<Model> make_dcgan(const ModelOptions& o, dist::Collectives& coll) {
-  auto nets = make_dcgan_pair(o, g_spec(o, coll, o.z_dim), d_spec(o, coll));
-  return std::make_unique<AdversarialModel>("dcgan", o, coll, nets.g, nets.d,
-                                            GanLoss::kNonSaturating);
+  return make_dcgan_family("dcgan", GanLoss::kNonSaturating, o, coll);
 }
 
 }  // namespace gan::models

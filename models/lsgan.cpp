@@ -9,9 +9,7 @@
 namespace gan::models {
 
 std::unique_ptr<Model> make_lsgan(const ModelOptions& o, dist::Collectives& coll) {
-  auto nets = make_dcgan_pair(o, g_spec(o, coll, o.z_dim), d_spec(o, coll));
-  return std::make_unique<AdversarialModel>("lsgan", o, coll, nets.g, nets.d,
-                                            GanLoss::kLeastSquares);
+  return make_dcgan_family("lsgan", GanLoss::kLeastSquares, o, coll);
 }
 
 }  // namespace gan::models

@@ -17,10 +17,10 @@ using namespace gan::test;
 
 namespace {
 
-const std::string kTiny = " --g-width 16 --d-width 16 --z-dim 32 --hidden 32 --log-every 10";
-
-std::string run_args(const std::string& model, const std::string& out) {
-  return "--model " + model + " --data " + testdata() + " --out " + out + kTiny;
+std::string run_args(const std::string& model, const std::string& out, int width = 16) {
+  const std::string w = std::to_string(width);
+  return "--model " + model + " --data " + testdata() + " --out " + out + " --g-width " + w +
+         " --d-width " + w + " --z-dim 32 --hidden 32 --log-every 10";
 }
 
 std::string classifier() { return std::string(GAN_TESTDATA) + "/classifier.pt"; }
@@ -29,31 +29,12 @@ std::vector<nlohmann::json> trace(const std::string& out, int rank) {
   return read_jsonl(out + "/log/trace-rank-" + std::to_string(rank) + ".jsonl");
 }
 
-// Module::save nests archives per submodule: every tensor, depth first, flattened.
-void collect(torch::serialize::InputArchive& ar, std::vector<torch::Tensor>& out) {
-  for (const auto& key : ar.keys()) {
-    torch::Tensor t;
-    torch::serialize::InputArchive sub;
-    if (ar.try_read(key, t))
-      out.push_back(t.flatten().to(torch::kDouble));
-    else if (ar.try_read(key, sub))
-      collect(sub, out);
-  }
-}
-
-torch::Tensor params(const std::string& folder, const std::string& name) {
-  torch::serialize::InputArchive ar, sub;
-  ar.load_from(folder + "/state.pt");
-  ar.read("module." + name, sub);
-  std::vector<torch::Tensor> parts;
-  collect(sub, parts);
-  return torch::cat(parts);
-}
-
 struct ZooCase {
   std::string model;
   int steps;
   double max_ratio;  // FD after `steps` / FD at step 0 must be below this
+  int width = 16;
+  std::string extra = "";
 };
 
 void PrintTo(const ZooCase& c, std::ostream* os) { *os << c.model; }
@@ -65,7 +46,7 @@ class ZooLearns : public ::testing::TestWithParam<ZooCase> {};
 TEST_P(ZooLearns, FdFallsOnFashionMnistAtTwoRanks) {
   const auto& c = GetParam();
   auto out = fresh_dir("zoo_" + c.model);
-  auto r = run(gan_dist(2, run_args(c.model, out) + " --batch-size 64 --steps " +
+  auto r = run(gan_dist(2, run_args(c.model, out, c.width) + c.extra + " --batch-size 64 --steps " +
                                std::to_string(c.steps) + " --sample-every " +
                                std::to_string(c.steps) + " --eval-classifier " + classifier()));
   ASSERT_EQ(r.code, 0) << r.output;
@@ -79,11 +60,13 @@ TEST_P(ZooLearns, FdFallsOnFashionMnistAtTwoRanks) {
 
 INSTANTIATE_TEST_SUITE_P(
     Models, ZooLearns,
-    ::testing::Values(ZooCase{"gan", 150, 0.8}, ZooCase{"dcgan", 100, 0.75},
-                      ZooCase{"lsgan", 100, 0.8}, ZooCase{"cgan", 100, 0.7},
-                      ZooCase{"infogan", 100, 0.8}, ZooCase{"wgan", 100, 0.8},
-                      ZooCase{"wgan-gp", 100, 0.8}, ZooCase{"ebgan", 100, 0.8},
-                      ZooCase{"began", 100, 0.9}, ZooCase{"vae", 100, 0.6}),
+    // Ratios measured on the 2-core box (FD ~807 at step 0): gan 0.57, dcgan 0.43, lsgan 0.63,
+    // cgan 0.34, infogan 0.58, wgan 0.66, wgan-gp 0.69, ebgan 0.51, began 0.46, vae 0.27.
+    ::testing::Values(ZooCase{"gan", 150, 0.8}, ZooCase{"dcgan", 100, 0.65},
+                      ZooCase{"lsgan", 100, 0.8}, ZooCase{"cgan", 100, 0.6},
+                      ZooCase{"infogan", 100, 0.8}, ZooCase{"wgan", 100, 0.85},
+                      ZooCase{"wgan-gp", 100, 0.85}, ZooCase{"ebgan", 100, 0.75},
+                      ZooCase{"began", 100, 0.75, 8, " --lr 0.0003"}, ZooCase{"vae", 100, 0.5}),
     [](const ::testing::TestParamInfo<ZooCase>& i) {
       std::string n = i.param.model;
       std::replace(n.begin(), n.end(), '-', '_');
@@ -94,9 +77,9 @@ INSTANTIATE_TEST_SUITE_P(
 // must hold the same bits at every step, equal to the formula, and a resume must continue them.
 TEST(Began, KtIsGlobalBitwiseOnThreeRanksAndResumesExactly) {
   auto straight = fresh_dir("began_straight"), split = fresh_dir("began_split");
-  const std::string args = " --batch-size 12 --g-width 8 --d-width 8 --sample-every 0 --debug-trace"
+  const std::string args = " --batch-size 12 --sample-every 0 --debug-trace"
                            " --gamma 0.5 --lambda-k 0.05 --seed 3";
-  auto a = run(gan_dist(3, run_args("began", straight) + args + " --steps 8"));
+  auto a = run(gan_dist(3, run_args("began", straight, 8) + args + " --steps 8"));
   ASSERT_EQ(a.code, 0) << a.output;
   const double gamma = 0.5, lambda_k = 0.05;
   auto t0 = trace(straight, 0);
@@ -110,7 +93,9 @@ TEST(Began, KtIsGlobalBitwiseOnThreeRanksAndResumesExactly) {
       EXPECT_EQ(tr[i]["k_t"].get<double>(), t0[i]["k_t"].get<double>()) << "rank " << r << " step " << i + 1;
       EXPECT_EQ(tr[i]["l_real_global"].get<double>(), t0[i]["l_real_global"].get<double>());
       // Local means differ per rank (different images); the global ones must not.
-      if (i == 0) EXPECT_NE(tr[i]["l_real"].get<double>(), t0[i]["l_real"].get<double>());
+      if (i == 0) {
+        EXPECT_NE(tr[i]["l_real"].get<double>(), t0[i]["l_real"].get<double>());
+      }
     }
     double lr = t0[i]["l_real_global"], lf = t0[i]["l_fake_global"];
     k = std::clamp(k + lambda_k * (gamma * lr - lf), 0.0, 1.0);
@@ -120,9 +105,9 @@ TEST(Began, KtIsGlobalBitwiseOnThreeRanksAndResumesExactly) {
   }
   EXPECT_TRUE(moved) << "k_t stayed 0: the check above would be vacuous";
 
-  auto b = run(gan_dist(3, run_args("began", split) + args + " --steps 4"));
+  auto b = run(gan_dist(3, run_args("began", split, 8) + args + " --steps 4"));
   ASSERT_EQ(b.code, 0) << b.output;
-  auto c = run(gan_dist(3, run_args("began", split) + args + " --steps 8 --resume"));
+  auto c = run(gan_dist(3, run_args("began", split, 8) + args + " --steps 8 --resume"));
   ASSERT_EQ(c.code, 0) << c.output;
   auto ts = trace(split, 0);
   ASSERT_EQ(ts.size(), 8u);
@@ -142,11 +127,11 @@ TEST(Wgan, EveryCriticWeightClippedAndNCriticStepsPerGStep) {
     for (const auto& row : t) {
       EXPECT_EQ(row["d_steps"].get<double>(), 5.0);
       // The max over the step's 5 critic steps of max |w| right after clipping.
-      EXPECT_LE(row["max_critic_abs_weight"].get<double>(), 0.02);
+      EXPECT_LE(row["max_critic_abs_weight"].get<double>(), 0.02 + 1e-9);
     }
   }
   // And the checkpointed critic: every weight within the bound, some on it.
-  auto d = params(out + "/checkpoints/step-0000006", "D");
+  auto d = checkpoint_params(out + "/checkpoints/step-0000006", "D");
   EXPECT_LE(d.abs().max().item<double>(), 0.02 + 1e-12);
   EXPECT_GT((d.abs() > 0.0199).sum().item<int64_t>(), 0);
   auto cfg = read_text(out + "/config.toml");
@@ -165,9 +150,9 @@ TEST(SyncBatchNorm, DcganAtTwoRanksMatchesOneRankWithTheSameGlobalBatch) {
   auto r3 = run(gan_dist(2, "--out " + local + args + " --norm batch"));
   ASSERT_EQ(r3.code, 0) << r3.output;
   for (const char* name : {"G", "D"}) {
-    auto p1 = params(one + "/checkpoints/step-0000006", name);
-    auto p2 = params(two + "/checkpoints/step-0000006", name);
-    auto p3 = params(local + "/checkpoints/step-0000006", name);
+    auto p1 = checkpoint_params(one + "/checkpoints/step-0000006", name);
+    auto p2 = checkpoint_params(two + "/checkpoints/step-0000006", name);
+    auto p3 = checkpoint_params(local + "/checkpoints/step-0000006", name);
     double sync_rel = ((p1 - p2).norm() / p1.norm()).item<double>();
     double local_rel = ((p1 - p3).norm() / p1.norm()).item<double>();
     EXPECT_LT(sync_rel, 1e-4) << name;
