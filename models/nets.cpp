@@ -31,7 +31,7 @@ SpectralLayerImpl::SpectralLayerImpl(int64_t in, int64_t out, int64_t kernel, in
 torch::Tensor SpectralLayerImpl::normalized_weight() {
   torch::Tensor w = weight.flatten(1);  // [out, in * k * k]
   auto unit = F::NormalizeFuncOptions().dim(0).eps(1e-12);
-  torch::Tensor v;
+  torch::Tensor u_now, v;
   {
     torch::NoGradGuard no_grad;
     // One power-iteration step per training forward; u converges over training (as in the paper).
@@ -40,9 +40,11 @@ torch::Tensor SpectralLayerImpl::normalized_weight() {
       u.copy_(F::normalize(torch::mv(w, v), unit));
       v = F::normalize(torch::mv(w.t(), u), unit);
     }
+    // A copy: the next forward updates u in place while this graph still needs its value.
+    u_now = u.clone();
   }
   // sigma = u^T W v, differentiated through W only (u and v are constants, as in the paper).
-  torch::Tensor sigma = torch::dot(u, torch::mv(w, v));
+  torch::Tensor sigma = torch::dot(u_now, torch::mv(w, v));
   return weight / sigma;
 }
 

@@ -22,7 +22,10 @@ MODELS = ["gan", "dcgan", "lsgan", "cgan", "infogan", "wgan", "wgan-gp", "ebgan"
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 # Same nets for every model; BEGAN's 3x3 convs at full resolution cost ~4x a DCGAN's, so it
 # gets half the width (its lr follows its own default in the registry; 3e-4 learns faster here).
-EXTRA = {"began": ["--g-width", "16", "--d-width", "16", "--lr", "0.0003"]}
+def extra(model, width):
+    if model == "began":
+        return ["--g-width", width // 2, "--d-width", width // 2, "--lr", "0.0003"]
+    return []
 
 
 def sh(cmd, **kw):
@@ -46,7 +49,7 @@ def main():
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--n", type=int, default=2000, help="images scored by gan_eval")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--nps", default="1,2")
@@ -81,7 +84,7 @@ def main():
                    "--model", model, "--data", data["train"], "--out", run, "--steps", a.steps,
                    "--batch-size", a.batch_size, "--g-width", a.width, "--d-width", a.width,
                    "--sample-every", a.steps, "--log-every", 25, "--eval-classifier", clf]
-            _, wall = sh(cmd + EXTRA.get(model, []))
+            _, wall = sh(cmd + extra(model, a.width))
             score, _ = sh([bins["gan_eval"], "--checkpoint", run, "--data", data["test"], "--n", a.n,
                            "--out", run / "score.json"])
             s = json.loads((run / "score.json").read_text())
@@ -112,7 +115,7 @@ def main():
         f.write("# Model zoo on Fashion-MNIST, same budget for every model\n\n")
         f.write(f"Machine: {machine()}. One thread per rank (OPENBLAS_NUM_THREADS=1).\n\n")
         f.write(f"Budget: {a.steps} steps of global batch {a.batch_size}, G/D width {a.width} "
-                f"(BEGAN 16), z 100, model defaults otherwise. FD, precision and recall (k=3) "
+                f"(BEGAN {a.width // 2}), z 100, model defaults otherwise. FD, precision and recall (k=3) "
                 f"from `gan_eval` on {a.n} generated vs {a.n} test images, in the feature space of the "
                 f"project classifier (test accuracy {clf_report['test_accuracy']:.4f}). fd_step0 / "
                 f"fd_final_512: the trainer's FD on 512 images at step 0 and at the end. Runs at np=1 "

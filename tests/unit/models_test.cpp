@@ -182,3 +182,23 @@ TEST(Zoo, ConditionalModelsNeedLabels) {
   o.num_classes = 0;
   EXPECT_THROW(models::make_model("cgan", o, c), UsageError);
 }
+
+// Spectral norm in D with one-sided smoothing: D runs forward twice per step (real, fake) and
+// each forward updates u in place, which the first graph must survive; u is a buffer.
+TEST(Zoo, SpectralNormDiscriminatorTrains) {
+  dist::LocalCollectives c;
+  auto o = tiny_options();
+  o.spectral_norm = true;
+  o.label_smoothing = 0.1;
+  torch::manual_seed(1);
+  auto m = models::make_model("dcgan", o, c);
+  for (int step = 0; step < 2; ++step)
+    for (auto& [k, v] : m->train_step(tiny_batch(step)).values) EXPECT_TRUE(std::isfinite(v)) << k;
+  int64_t u_buffers = 0;
+  for (auto& [name, mod] : m->modules())
+    if (name == "D") {
+      for (auto& b : mod->named_buffers())
+        if (b.key().size() >= 2 && b.key().compare(b.key().size() - 2, 2, ".u") == 0) ++u_buffers;
+    }
+  EXPECT_EQ(u_buffers, 3);  // 28 px: two stride-2 convs and the linear head
+}
