@@ -18,7 +18,9 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-std::map<std::string, std::string> parse_lines(const std::string& text) {
+}  // namespace
+
+std::map<std::string, std::string> parse_config_lines(const std::string& text) {
   std::map<std::string, std::string> kv;
   std::istringstream in(text);
   std::string line;
@@ -35,8 +37,6 @@ std::map<std::string, std::string> parse_lines(const std::string& text) {
   return kv;
 }
 
-}  // namespace
-
 void agree_on_config(const World& world, const std::string& config) {
   if (world.size() == 1) return;
   auto hashes = world.allgather(fnv1a(config));
@@ -45,12 +45,12 @@ void agree_on_config(const World& world, const std::string& config) {
   if (same) return;
 
   auto all = world.allgather(config);
-  auto ref = parse_lines(all[0]);
+  auto ref = parse_config_lines(all[0]);
   std::ostringstream msg;
   msg << "ranks were started with different options:";
   for (int r = 1; r < world.size(); ++r) {
     if (hashes[r] == hashes[0]) continue;
-    auto mine = parse_lines(all[r]);
+    auto mine = parse_config_lines(all[r]);
     for (const auto& [key, value] : mine) {
       auto it = ref.find(key);
       std::string theirs = it == ref.end() ? "<unset>" : it->second;

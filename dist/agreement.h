@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <string>
 
 #include "core/errors.h"
@@ -12,6 +13,9 @@
 namespace gan::dist {
 
 class World;
+
+// "key = value" lines (the resolved config) as a map; other lines are ignored.
+std::map<std::string, std::string> parse_config_lines(const std::string& text);
 
 // `config` is "key = value" lines. Throws a collective DistError naming the keys that differ
 // from rank 0 (and the ranks that have them) when the ranks disagree.

@@ -11,6 +11,9 @@ class Collectives {
   virtual ~Collectives() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
+  // Announces that the next backward produces the gradients of `module` that sync_grads will
+  // average, so their all-reduce can start while backward is still running.
+  virtual void expect_grads(torch::nn::Module& module) {}
   // Averages the gradients of `module`'s parameters over all ranks, in place.
   virtual void sync_grads(torch::nn::Module& module) = 0;
   // Sum / mean of `t` over all ranks; every rank gets the same bits.

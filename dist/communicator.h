@@ -16,6 +16,8 @@ class Work {
  public:
   virtual ~Work() = default;
   virtual void wait() = 0;
+  // Lets the operation progress without blocking; true once it is complete.
+  virtual bool test() = 0;
 };
 
 class Communicator {
@@ -35,7 +37,30 @@ class Communicator {
 };
 
 // backend: "mpi", "nccl" or "auto" (NCCL for CUDA devices when built with it, else MPI).
+// `check_order` wraps it in OrderCheckedCommunicator (a debugging aid; it costs a round trip).
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,
-                                                const torch::Device& device);
+                                                const torch::Device& device,
+                                                bool check_order = false);
+
+// Debug decorator: before every collective all ranks compare a signature (sequence number,
+// operation, element count, dtype). A mismatch, which would otherwise hang or silently mix
+// buffers, becomes a DistError naming the collective and what each rank issued.
+class OrderCheckedCommunicator final : public Communicator {
+ public:
+  explicit OrderCheckedCommunicator(std::unique_ptr<Communicator> inner);
+  std::string name() const override { return inner_->name() + "+order-check"; }
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  void allreduce_sum(torch::Tensor& t) override;
+  std::unique_ptr<Work> allreduce_sum_async(torch::Tensor& t) override;
+  void broadcast(torch::Tensor& t, int root) override;
+  torch::Tensor allgather(const torch::Tensor& t) override;
+  void barrier() override;
+
+ private:
+  void check(int op, const torch::Tensor& t);
+  std::unique_ptr<Communicator> inner_;
+  int64_t seq_ = 0;
+};
 
 }  // namespace gan::dist

@@ -21,11 +21,18 @@ class Stopwatch {
 
 DataParallel::DataParallel(Communicator& comm, ReducerOptions opts) : comm_(comm), opts_(opts) {}
 
-void DataParallel::sync_grads(torch::nn::Module& module) {
-  Stopwatch sw(comm_seconds_);
+Reducer& DataParallel::reducer(torch::nn::Module& module) {
   auto& r = reducers_[&module];
   if (!r) r = std::make_unique<Reducer>(module, comm_, opts_);
-  r->sync();
+  return *r;
+}
+
+void DataParallel::expect_grads(torch::nn::Module& module) { reducer(module).prepare(); }
+
+void DataParallel::sync_grads(torch::nn::Module& module) {
+  // Only what is left after backward counts: with overlap, the exposed communication.
+  Stopwatch sw(comm_seconds_);
+  reducer(module).finish();
 }
 
 torch::Tensor DataParallel::allreduce_sum(const torch::Tensor& t) {

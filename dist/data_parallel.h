@@ -15,6 +15,7 @@ class DataParallel final : public Collectives {
   explicit DataParallel(Communicator& comm, ReducerOptions opts = {});
   int rank() const override { return comm_.rank(); }
   int world_size() const override { return comm_.size(); }
+  void expect_grads(torch::nn::Module& module) override;
   void sync_grads(torch::nn::Module& module) override;
   torch::Tensor allreduce_sum(const torch::Tensor& t) override;
 
@@ -31,6 +32,7 @@ class DataParallel final : public Collectives {
   ReducerOptions opts_;
   std::map<const torch::nn::Module*, std::unique_ptr<Reducer>> reducers_;
   double comm_seconds_ = 0.0;
+  Reducer& reducer(torch::nn::Module& module);
 };
 
 }  // namespace gan::dist

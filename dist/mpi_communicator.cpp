@@ -14,8 +14,41 @@
 namespace gan::dist {
 namespace {
 
+// 16-bit floats travel as opaque 2-byte elements; the reduction op widens them to fp32, adds,
+// and rounds back, so compression costs precision only once per hop.
+template <typename T>
+void sum16(void* in, void* inout, int* len, MPI_Datatype*) {
+  auto* a = static_cast<const T*>(in);
+  auto* b = static_cast<T*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = T(static_cast<float>(a[i]) + static_cast<float>(b[i]));
+}
+
+struct Mpi16 {
+  MPI_Datatype type;
+  MPI_Op half_sum, bf16_sum;
+  Mpi16() {
+    MPI_Type_contiguous(2, MPI_BYTE, &type);
+    MPI_Type_commit(&type);
+    MPI_Op_create(&sum16<c10::Half>, /*commute=*/1, &half_sum);
+    MPI_Op_create(&sum16<c10::BFloat16>, 1, &bf16_sum);
+  }
+};
+
+const Mpi16& mpi16() {
+  static Mpi16 m;  // created after MPI_Init, on first use
+  return m;
+}
+
+MPI_Op sum_op(const torch::Tensor& t) {
+  if (t.scalar_type() == torch::kHalf) return mpi16().half_sum;
+  if (t.scalar_type() == torch::kBFloat16) return mpi16().bf16_sum;
+  return MPI_SUM;
+}
+
 MPI_Datatype mpi_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
+    case torch::kHalf:
+    case torch::kBFloat16: return mpi16().type;
     case torch::kFloat: return MPI_FLOAT;
     case torch::kDouble: return MPI_DOUBLE;
     case torch::kInt64: return MPI_INT64_T;
@@ -50,6 +83,11 @@ class MpiWork final : public Work {
     if (req_ != MPI_REQUEST_NULL) MPI_Wait(&req_, MPI_STATUS_IGNORE);
   }
   void wait() override { check(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait"); }
+  bool test() override {
+    int done = 0;
+    check(MPI_Test(&req_, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    return done != 0;
+  }
 
  private:
   torch::Tensor tensor_;  // keeps the buffer alive while MPI owns it
@@ -65,7 +103,7 @@ int MpiCommunicator::size() const { return world_.size(); }
 void MpiCommunicator::allreduce_sum(torch::Tensor& t) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
-  check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), MPI_SUM, MPI_COMM_WORLD),
+  check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD),
         "MPI_Allreduce");
 }
 
@@ -73,7 +111,7 @@ std::unique_ptr<Work> MpiCommunicator::allreduce_sum_async(torch::Tensor& t) {
   int n = checked_count(t);
   MPI_Request req = MPI_REQUEST_NULL;
   if (world_.size() > 1 && n > 0) {
-    check(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), MPI_SUM, MPI_COMM_WORLD,
+    check(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD,
                          &req),
           "MPI_Iallreduce");
   }
@@ -101,14 +139,71 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
 void MpiCommunicator::barrier() { world_.barrier(); }
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,
-                                                const torch::Device& device) {
+                                                const torch::Device& device, bool check_order) {
   bool want_nccl = backend == "nccl" || (backend == "auto" && device.is_cuda());
-  if (!want_nccl) return std::make_unique<MpiCommunicator>(world);
+  std::unique_ptr<Communicator> comm;
+  if (!want_nccl) {
+    comm = std::make_unique<MpiCommunicator>(world);
+  } else {
 #ifdef GAN_WITH_NCCL
-  return make_nccl_communicator(world, device);
+    comm = make_nccl_communicator(world, device);
 #else
-  throw UsageError("--backend nccl: this build has no NCCL support (GAN_WITH_NCCL=OFF)");
+    throw UsageError("--backend nccl: this build has no NCCL support (GAN_WITH_NCCL=OFF)");
 #endif
+  }
+  if (check_order) comm = std::make_unique<OrderCheckedCommunicator>(std::move(comm));
+  return comm;
+}
+
+OrderCheckedCommunicator::OrderCheckedCommunicator(std::unique_ptr<Communicator> inner)
+    : inner_(std::move(inner)) {}
+
+void OrderCheckedCommunicator::check(int op, const torch::Tensor& t) {
+  static const char* names[] = {"allreduce", "broadcast", "allgather", "barrier"};
+  ++seq_;
+  int64_t dtype = t.defined() ? static_cast<int64_t>(t.scalar_type()) : -1;
+  int64_t numel = t.defined() ? t.numel() : 0;
+  // The signature itself travels on the host over the inner backend's allgather.
+  torch::Tensor sig = torch::tensor({seq_, int64_t(op), numel, dtype}, torch::kInt64);
+  if (t.defined()) sig = sig.to(t.device());
+  torch::Tensor all = inner_->allgather(sig).to(torch::kCPU);
+  auto a = all.accessor<int64_t, 2>();
+  bool same = true;
+  for (int r = 1; r < size(); ++r)
+    for (int k = 0; k < 4; ++k) same = same && a[r][k] == a[0][k];
+  if (same) return;
+  std::string msg = "collective order differs across ranks at this rank's collective #" +
+                    std::to_string(seq_) + ":";
+  for (int r = 0; r < size(); ++r)
+    msg += "\n  rank " + std::to_string(r) + ": #" + std::to_string(a[r][0]) + " " +
+           names[a[r][1]] + " of " + std::to_string(a[r][2]) + " elements of " +
+           (a[r][3] < 0 ? std::string("-") : std::string(c10::toString(c10::ScalarType(a[r][3]))));
+  throw DistError(msg, /*collective=*/true);
+}
+
+void OrderCheckedCommunicator::allreduce_sum(torch::Tensor& t) {
+  check(0, t);
+  inner_->allreduce_sum(t);
+}
+
+std::unique_ptr<Work> OrderCheckedCommunicator::allreduce_sum_async(torch::Tensor& t) {
+  check(0, t);
+  return inner_->allreduce_sum_async(t);
+}
+
+void OrderCheckedCommunicator::broadcast(torch::Tensor& t, int root) {
+  check(1, t);
+  inner_->broadcast(t, root);
+}
+
+torch::Tensor OrderCheckedCommunicator::allgather(const torch::Tensor& t) {
+  check(2, t);
+  return inner_->allgather(t);
+}
+
+void OrderCheckedCommunicator::barrier() {
+  check(3, torch::Tensor());
+  inner_->barrier();
 }
 
 }  // namespace gan::dist

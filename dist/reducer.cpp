@@ -1,74 +1,193 @@
 #include "dist/reducer.h"
 
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include "core/errors.h"
+
 namespace gan::dist {
 
+struct Reducer::Bucket {
+  std::vector<size_t> params;
+  std::vector<int64_t> offsets;
+  torch::Tensor flat;  // in the wire dtype (fp32, fp16 or bf16)
+  size_t pending = 0;  // gradients not yet ready in this backward
+  bool launched = false;
+  std::unique_ptr<Work> work;
+};
+
+// Runs after AccumulateGrad has written a parameter's .grad: that gradient is final for this
+// backward pass.
+struct Reducer::Hook : torch::autograd::FunctionPostHook {
+  Hook(Reducer* r, size_t p) : reducer(r), param(p) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    reducer->on_grad_ready(param);
+    return outputs;
+  }
+  Reducer* reducer;
+  size_t param;
+};
+
+namespace {
+
+torch::ScalarType wire_type(const std::string& compress, torch::ScalarType t) {
+  if (compress == "fp16") return torch::kHalf;
+  if (compress == "bf16") return torch::kBFloat16;
+  if (compress != "none") throw UsageError("gradient compression must be none, fp16 or bf16");
+  return t;
+}
+
+}  // namespace
+
+void zero_grads(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.grad().defined()) p.mutable_grad().zero_();
+}
+
 Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions opts)
-    : comm_(comm) {
-  for (auto& p : module.parameters()) params_.push_back(p);
+    : comm_(comm), opts_(opts) {
+  for (auto& p : module.parameters())
+    if (p.requires_grad()) params_.push_back(p);
+  bucket_of_.assign(params_.size(), 0);
   const double mb = 1024.0 * 1024.0;
-  Bucket current;
+  auto current = std::make_unique<Bucket>();
   int64_t bytes = 0;
   auto close = [&] {
-    if (current.params.empty()) return;
-    auto opts_t = params_[current.params.front()].options();
-    current.flat = torch::zeros({current.offsets.back()}, opts_t.requires_grad(false));
+    if (current->params.empty()) return;
+    const auto& first = params_[current->params.front()];
+    current->flat = torch::zeros(
+        {current->offsets.back()},
+        first.options().dtype(wire_type(opts_.compress, first.scalar_type())).requires_grad(false));
+    for (size_t p : current->params) bucket_of_[p] = buckets_.size();
     buckets_.push_back(std::move(current));
-    current = Bucket{};
+    current = std::make_unique<Bucket>();
     bytes = 0;
   };
   // Backward reaches the last layers first, so their gradients fill the first bucket.
   for (size_t k = params_.size(); k-- > 0;) {
     const auto& p = params_[k];
-    double cap = (buckets_.empty() ? opts.first_bucket_mb : opts.bucket_mb) * mb;
+    double cap = (buckets_.empty() ? opts_.first_bucket_mb : opts_.bucket_mb) * mb;
     int64_t pbytes = p.numel() * static_cast<int64_t>(p.element_size());
-    bool dtype_change = !current.params.empty() &&
-                        params_[current.params.front()].scalar_type() != p.scalar_type();
-    if (!current.params.empty() && (bytes + pbytes > cap || dtype_change)) close();
-    if (current.offsets.empty()) current.offsets.push_back(0);
-    current.params.push_back(k);
-    current.offsets.push_back(current.offsets.back() + p.numel());
+    bool dtype_change = !current->params.empty() &&
+                        params_[current->params.front()].scalar_type() != p.scalar_type();
+    if (!current->params.empty() && (bytes + pbytes > cap || dtype_change)) close();
+    if (current->offsets.empty()) current->offsets.push_back(0);
+    current->params.push_back(k);
+    current->offsets.push_back(current->offsets.back() + p.numel());
     bytes += pbytes;
   }
   close();
+
+  // Gradients live inside the buckets (like DDP's gradient_as_bucket_view): backward
+  // accumulates straight into the flat buffer, so there is nothing to pack or unpack. Only
+  // with a 16-bit wire format do buckets hold copies.
+  if (comm_.size() > 1 && opts_.compress == "none") {
+    torch::NoGradGuard no_grad;
+    for (auto& b : buckets_)
+      for (size_t i = 0; i < b->params.size(); ++i) {
+        auto& p = params_[b->params[i]];
+        auto view = b->flat.narrow(0, b->offsets[i], b->offsets[i + 1] - b->offsets[i]).view(p.sizes());
+        if (p.grad().defined()) view.copy_(p.grad());
+        p.mutable_grad() = view;
+      }
+  }
+
+  if (opts_.overlap && comm_.size() > 1) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto acc = torch::autograd::impl::grad_accumulator(params_[i]);
+      acc->add_post_hook(std::make_unique<Hook>(this, i));
+      accumulators_.push_back(std::move(acc));
+    }
+  }
 }
 
-void Reducer::sync() {
+Reducer::~Reducer() {
+  for (auto& b : buckets_)
+    if (b->work) b->work->wait();
+}
+
+void Reducer::prepare() {
+  if (!opts_.overlap || comm_.size() == 1) return;
+  for (auto& b : buckets_) {
+    b->pending = b->params.size();
+    b->launched = false;
+  }
+  next_launch_ = 0;
+  armed_ = true;
+}
+
+void Reducer::pack(Bucket& b) {
+  for (size_t i = 0; i < b.params.size(); ++i) {
+    auto slice = b.flat.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]);
+    const auto& g = params_[b.params[i]].grad();
+    if (!g.defined())
+      slice.zero_();
+    else if (g.data_ptr() != slice.data_ptr())  // not (or no longer) a view of the bucket
+      slice.copy_(g.reshape({-1}));
+  }
+}
+
+void Reducer::launch(Bucket& b) {
   torch::NoGradGuard no_grad;
+  pack(b);
+  b.work = comm_.allreduce_sum_async(b.flat);
+  b.launched = true;
+}
+
+// Collectives must be issued in the same order on every rank, so bucket i starts only after
+// buckets 0..i-1, whatever order this rank's backward finished them in.
+void Reducer::launch_ready_in_order() {
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_]->pending == 0) {
+    launch(*buckets_[next_launch_]);
+    ++next_launch_;
+  }
+}
+
+void Reducer::on_grad_ready(size_t param) {
+  if (!armed_) return;  // a backward that does not step this module
+  Bucket& b = *buckets_[bucket_of_[param]];
+  if (b.pending > 0) --b.pending;
+  if (b.pending == 0) launch_ready_in_order();
+  // Open MPI moves non-blocking collectives forward only inside MPI calls: poll while
+  // backward computes the rest.
+  for (auto& bk : buckets_)
+    if (bk->launched && bk->work) bk->work->test();
+}
+
+void Reducer::finish() {
+  armed_ = false;
   const int world = comm_.size();
   if (world == 1) return;
-  std::vector<std::unique_ptr<Work>> inflight;
-  inflight.reserve(buckets_.size());
-  for (auto& b : buckets_) {
-    for (size_t i = 0; i < b.params.size(); ++i) {
-      auto slice = b.flat.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]);
-      const auto& g = params_[b.params[i]].grad();
-      if (g.defined()) {
-        slice.copy_(g.reshape({-1}));
-      } else {
-        slice.zero_();
-      }
-    }
-    inflight.push_back(comm_.allreduce_sum_async(b.flat));
-  }
-  for (size_t j = 0; j < buckets_.size(); ++j) {
-    inflight[j]->wait();
-    auto& b = buckets_[j];
-    b.flat.div_(world);
+  torch::NoGradGuard no_grad;
+  for (auto& bp : buckets_) {
+    Bucket& b = *bp;
+    // Backward launched a prefix of the buckets, in order; the rest start now, in order.
+    // Overlap on or off, every bucket goes through the same non-blocking call: MPI does not
+    // match blocking with non-blocking collectives, and one algorithm means the same sums
+    // (bitwise) either way.
+    if (!b.launched) launch(b);
+    b.work->wait();
+    b.work.reset();
+    b.launched = false;
+    torch::Tensor avg = b.flat.to(params_[b.params.front()].scalar_type()).div_(world);
     for (size_t i = 0; i < b.params.size(); ++i) {
       auto& p = params_[b.params[i]];
-      auto slice = b.flat.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]).view(p.sizes());
-      if (p.grad().defined()) {
-        p.mutable_grad().copy_(slice);
-      } else {
+      auto slice = avg.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]).view(p.sizes());
+      if (!p.grad().defined())
         p.mutable_grad() = slice.clone();
-      }
+      else if (p.grad().data_ptr() != slice.data_ptr())
+        p.mutable_grad().copy_(slice);
     }
   }
+  next_launch_ = 0;
 }
 
 std::vector<std::vector<size_t>> Reducer::bucket_layout() const {
   std::vector<std::vector<size_t>> out;
-  for (const auto& b : buckets_) out.push_back(b.params);
+  for (const auto& b : buckets_) out.push_back(b->params);
   return out;
 }
 

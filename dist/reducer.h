@@ -1,11 +1,16 @@
-// Gradient averaging for one module: its gradients packed into flat buckets (capped in
-// bytes, in reverse registration order, as backward produces them), each bucket all-reduced
-// without blocking, all waited for, then scaled by 1/world and copied back.
+// Gradient averaging for one module, overlapped with backward: gradients are packed into
+// flat buckets (capped in bytes, a small first bucket, in the reverse registration order in
+// which backward produces them); a hook on each parameter's gradient accumulator marks it
+// ready, and a bucket's all-reduce starts as soon as all its gradients are in. finish()
+// waits for every bucket and averages. Gradients are views into the buckets, so a module's
+// gradients must be zeroed in place (zero_grads below), never by Optimizer::zero_grad(),
+// which detaches them and fails on views.
 #pragma once
 
 #include <torch/nn/module.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -15,26 +20,47 @@ namespace gan::dist {
 struct ReducerOptions {
   double bucket_mb = 25.0;
   double first_bucket_mb = 1.0;  // small, so the first all-reduce starts early
+  bool overlap = true;           // false: everything is reduced after backward
+  // "none", "fp16" or "bf16": buckets travel in 16 bits, summed in fp32 by the backend.
+  std::string compress = "none";
 };
+
+// Zeroes every parameter gradient of `module` in place, keeping bucket views intact.
+void zero_grads(torch::nn::Module& module);
 
 class Reducer {
  public:
   Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions opts = {});
-  // Averages every parameter's gradient over ranks. A parameter without a gradient on this
-  // rank contributes zeros, so ranks that skipped a head still issue the same collectives.
-  void sync();
+  ~Reducer();
+  Reducer(const Reducer&) = delete;
+  Reducer& operator=(const Reducer&) = delete;
+
+  // Arms the hooks for the next backward (with overlap on). Without it, finish() reduces all.
+  void prepare();
+  // Waits for (or starts) every bucket's all-reduce and writes averaged gradients back. A
+  // parameter without a gradient on this rank contributes zeros, so ranks that skipped a head
+  // still issue the same collectives in the same order.
+  void finish();
+
   // Buckets as lists of parameter indices (registration order), for tests and logs.
   std::vector<std::vector<size_t>> bucket_layout() const;
 
  private:
-  struct Bucket {
-    std::vector<size_t> params;
-    std::vector<int64_t> offsets;
-    torch::Tensor flat;
-  };
+  struct Bucket;
+  struct Hook;
+  void on_grad_ready(size_t param);
+  void launch(Bucket& b);
+  void launch_ready_in_order();
+  void pack(Bucket& b);
+
   std::vector<torch::Tensor> params_;
-  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;  // parameter -> bucket
+  std::vector<std::unique_ptr<Bucket>> buckets_;
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // keeps hooks alive
   Communicator& comm_;
+  ReducerOptions opts_;
+  bool armed_ = false;
+  size_t next_launch_ = 0;
 };
 
 }  // namespace gan::dist

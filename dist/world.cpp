@@ -23,7 +23,11 @@ World::World(int* argc, char*** argv) {
   MPI_Initialized(&initialized);
   if (!initialized) {
     int provided = 0;
-    check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    // SERIALIZED: the reducer's hooks may run on an autograd thread while the main thread
+    // waits in backward(); never two threads in MPI at once.
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+    if (provided < MPI_THREAD_SERIALIZED)
+      throw DistError("this MPI library does not provide MPI_THREAD_SERIALIZED");
   }
   // Errors come back as codes so they can be reported with context instead of aborting.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);

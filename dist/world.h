@@ -10,7 +10,7 @@ namespace gan::dist {
 
 class World {
  public:
-  // Initialises MPI (MPI_THREAD_FUNNELED: only the main thread communicates).
+  // Initialises MPI (MPI_THREAD_SERIALIZED: one thread in MPI at a time).
   World(int* argc, char*** argv);
   ~World();
   World(const World&) = delete;

@@ -77,7 +77,7 @@ torch::Tensor FeatureExtractor::features(const torch::Tensor& images) const {
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < images.size(0); i += kEvalBatch)
     out.push_back(net_->trunk->forward(
-        images.narrow(0, i, std::min(kEvalBatch, images.size(0) - i)).to(torch::kFloat)));
+        images.narrow(0, i, std::min(kEvalBatch, images.size(0) - i)).to(torch::kCPU).to(torch::kFloat)));
   return torch::cat(out);
 }
 

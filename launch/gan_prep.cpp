@@ -10,6 +10,7 @@
 #include "dataio/idx.h"
 #include "dataio/manifest.h"
 #include "launch/entry.h"
+#include "launch/prep_celeba.h"
 
 namespace fs = std::filesystem;
 using namespace gan;
@@ -75,6 +76,11 @@ int main(int argc, char** argv) {
     c_idx->add_option("--chunk", idx.chunk, "images per HDF5 chunk (the loader's read block)")
         ->check(CLI::PositiveNumber)->capture_default_str();
     c_idx->add_flag("--force", idx.force, "replace an existing dataset in --out");
+    launch::CelebaArgs celeba;
+    auto* c_celeba = app.add_subcommand(
+        "celeba", "pack a folder of face images (CelebA: img_align_celeba/ + lists), cropped and "
+                  "resized; runs under mpirun too");
+    launch::add_celeba_options(c_celeba, &celeba);
     std::string verify_dir;
     auto* c_verify = app.add_subcommand("verify", "re-hash and read every shard of a folder");
     c_verify->add_option("dir", verify_dir, "shard folder")->required();
@@ -87,6 +93,7 @@ int main(int argc, char** argv) {
       throw UsageError(e.what());
     }
     if (*c_idx) return run_idx(idx);
+    if (*c_celeba) return launch::run_celeba(celeba, &argc, &argv);
     return run_verify(verify_dir);
   });
 }

@@ -69,6 +69,19 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--backend", o.backend, "collective backend")
       ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
       ->capture_default_str();
+  app.add_option("--device", o.device, "cpu, or cuda (one GPU per local rank, from local rank)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--overlap", o.overlap, "start bucket all-reduces during backward")
+      ->capture_default_str();
+  app.add_option("--grad-compress", o.grad_compress, "gradients travel as fp16/bf16 (fp32 sums)")
+      ->check(CLI::IsMember({"none", "fp16", "bf16"}))
+      ->capture_default_str();
+  app.add_flag("--check-collectives", o.check_collectives,
+               "debug: compare every collective across ranks and name a mismatch");
   app.add_option("--optimizer", m.optimizer, "optimizer of every network")
       ->check(CLI::IsMember({"adam", "rmsprop"}))
       ->capture_default_str();

@@ -2,9 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "core/errors.h"
+#include "dist/reducer.h"
 
 namespace gan::models {
 
@@ -35,10 +37,21 @@ std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> ModelBas
 void ModelBase::update(const std::string& name, const torch::Tensor& loss) {
   for (auto& p : parts_) {
     if (p.name != name) continue;
-    p.optimizer->zero_grad();
+    using Clock = std::chrono::steady_clock;
+    auto secs = [](Clock::time_point a, Clock::time_point b) {
+      return std::chrono::duration<double>(b - a).count();
+    };
+    dist::zero_grads(*p.module);  // in place: gradients may be views of reducer buckets
+    coll_.expect_grads(*p.module);
+    auto t0 = Clock::now();
     loss.backward();
+    auto t1 = Clock::now();
     coll_.sync_grads(*p.module);
+    auto t2 = Clock::now();
     p.optimizer->step();
+    auto t3 = Clock::now();
+    times_.backward_s += secs(t0, t1);
+    times_.optimizer_s += secs(t2, t3);
     return;
   }
   throw std::logic_error("no model part " + name);
@@ -51,8 +64,12 @@ torch::Tensor ModelBase::noise(int64_t n, torch::Generator& gen) const {
 
 torch::Tensor ModelBase::batch_draw(
     int64_t local_batch, const std::function<torch::Tensor(int64_t, torch::Generator&)>& draw) {
+  // Drawn on the CPU generator whatever the device, so every rank and every device type
+  // sees the same numbers.
   torch::Tensor all = draw(opts_.global_batch, gen_);
-  return all.narrow(0, coll_.rank() * local_batch, local_batch).contiguous();
+  return all.narrow(0, coll_.rank() * local_batch, local_batch)
+      .contiguous()
+      .to(torch::Device(opts_.device));
 }
 
 torch::Tensor ModelBase::batch_noise(int64_t local_batch) {
@@ -114,8 +131,14 @@ void ModelBase::load_state(torch::serialize::InputArchive& ar) {
   }
   torch::Tensor state;
   ar.read("noise_rng", state);
-  gen_.set_state(state);
+  gen_.set_state(state.to(torch::kCPU));  // the archive may have mapped it to a GPU
   load_extra(ar);
+}
+
+PhaseTimes ModelBase::take_phase_times() {
+  PhaseTimes t = times_;
+  times_ = {};
+  return t;
 }
 
 Frozen::Frozen(torch::nn::Module& m) {

@@ -23,6 +23,7 @@ class ModelBase : public Model {
   torch::Tensor noise(int64_t n, torch::Generator& gen) const override;
   void save_state(torch::serialize::OutputArchive& ar) override;
   void load_state(torch::serialize::InputArchive& ar) override;
+  PhaseTimes take_phase_times() override;
 
  protected:
   ModelBase(const ModelOptions& opts, dist::Collectives& coll);
@@ -61,6 +62,7 @@ class ModelBase : public Model {
     double base_lr = 0;
   };
   std::vector<Part> parts_;
+  PhaseTimes times_;
 };
 
 // Specs of the shared nets from the options (widths, --norm, --spectral-norm in D): G with

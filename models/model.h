@@ -42,12 +42,20 @@ struct ModelOptions {
   int64_t info_con = 2;            // InfoGAN: continuous codes, U(-1, 1)
   double lambda_cat = 1.0, lambda_con = 0.1;  // InfoGAN: mutual-information weights
   uint64_t seed = 0;
+  std::string device = "cpu";  // where the networks live; random draws stay on the CPU
 };
 
 // Per-rank means of what a step measured; the trainer reduces them over ranks.
 struct StepMetrics {
   std::vector<std::pair<std::string, double>> values;
   void add(const std::string& name, double v) { values.emplace_back(name, v); }
+};
+
+// Seconds a model spent in backward and in optimizer steps since the last call; the trainer
+// derives the forward time from the step time less these and the exposed communication.
+struct PhaseTimes {
+  double backward_s = 0;
+  double optimizer_s = 0;
 };
 
 class Model {
@@ -67,6 +75,7 @@ class Model {
   // Everything beyond module parameters that a bitwise resume needs (optimizers, RNG, k_t).
   virtual void save_state(torch::serialize::OutputArchive& ar) = 0;
   virtual void load_state(torch::serialize::InputArchive& ar) = 0;
+  virtual PhaseTimes take_phase_times() { return {}; }
 };
 
 std::unique_ptr<Model> make_model(const std::string& name, const ModelOptions& opts,

@@ -136,8 +136,15 @@ std::optional<std::string> CheckpointStore::latest_valid(std::vector<std::string
 CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& model) const {
   CheckpointMeta meta = read_meta(folder);
   try {
+    // Tensors land where the model lives, whatever device wrote them.
+    torch::Device device(torch::kCPU);
+    for (auto& [name, module] : model.modules())
+      for (auto& p : module->parameters()) {
+        device = p.device();
+        break;
+      }
     torch::serialize::InputArchive ar;
-    ar.load_from((fs::path(folder) / "state.pt").string());
+    ar.load_from((fs::path(folder) / "state.pt").string(), device);
     for (auto& [name, module] : model.modules()) {
       torch::serialize::InputArchive sub;
       ar.read("module." + name, sub);
@@ -147,7 +154,7 @@ CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& m
     torch::Tensor rng;
     ar.read("torch_rng", rng);
     at::Generator global = at::detail::getDefaultCPUGenerator();
-    global.set_state(rng);
+    global.set_state(rng.to(torch::kCPU));
   } catch (const c10::Error& e) {
     throw CheckpointError(folder + ": state.pt does not fit this model (" +
                           std::string(e.what_without_backtrace()) + ")");

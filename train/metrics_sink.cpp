@@ -13,6 +13,31 @@ MetricsSink::MetricsSink(const std::string& dir) {
   csv_.open(csv_path, std::ios::app);
 }
 
+void MetricsSink::drop_after(const std::string& dir, int64_t step) {
+  namespace fs = std::filesystem;
+  auto keep_lines = [&](const fs::path& path, auto keep) {
+    if (!fs::exists(path)) return;
+    std::ifstream in(path);
+    std::string line, kept;
+    bool first = true;
+    while (std::getline(in, line)) {
+      if (keep(line, first)) kept += line + "\n";
+      first = false;
+    }
+    in.close();
+    std::ofstream(path, std::ios::trunc) << kept;
+  };
+  auto json_step_ok = [&](const std::string& line, bool) {
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    return !j.is_discarded() && j.value("step", int64_t{0}) <= step;
+  };
+  keep_lines(fs::path(dir) / "metrics.jsonl", json_step_ok);
+  keep_lines(fs::path(dir) / "eval.jsonl", json_step_ok);
+  keep_lines(fs::path(dir) / "metrics.csv", [&](const std::string& line, bool header) {
+    return header || std::stod(line.substr(0, line.find(','))) <= static_cast<double>(step);
+  });
+}
+
 void MetricsSink::write(const std::vector<std::pair<std::string, double>>& row) {
   nlohmann::ordered_json j;
   for (const auto& [k, v] : row) {

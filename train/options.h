@@ -26,6 +26,10 @@ struct TrainOptions {
   int64_t eval_images = 512;
   bool resume = false;
   std::string backend = "auto";
+  bool check_collectives = false;  // debug: compare every collective's signature across ranks
+  double bucket_mb = 25.0;
+  bool overlap = true;
+  std::string grad_compress = "none";
   std::string device = "cpu";
   std::string eval_classifier;  // FD in this classifier's feature space at each sample step
   bool debug_trace = false;     // per-rank raw metrics, every step

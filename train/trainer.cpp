@@ -56,21 +56,6 @@ bool resumable_difference(const std::string& key) {
   return false;
 }
 
-std::map<std::string, std::string> config_map(const std::string& text) {
-  std::map<std::string, std::string> kv;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    auto k = line.substr(0, eq), v = line.substr(eq + 1);
-    k.erase(k.find_last_not_of(" ") + 1);
-    v.erase(0, v.find_first_not_of(" "));
-    kv[k] = v;
-  }
-  return kv;
-}
-
 }  // namespace
 
 struct Trainer::State {
@@ -132,10 +117,25 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   mo.num_classes = s.manifest.num_classes;
   mo.global_batch = o.batch_size;
   dist::all_or_none(world, [&] {
+    if (o.device == "cuda") {
+      if (!torch::cuda::is_available())
+        throw UsageError("--device cuda: this LibTorch has no CUDA or this host has no GPU");
+      o.device = "cuda:" + std::to_string(world.device_for_rank(int(torch::cuda::device_count())));
+    }
+  });
+  mo.device = o.device;
+  dist::all_or_none(world, [&] {
     torch::manual_seed(mo.seed);
-    s.comm = dist::make_communicator(o.backend, world, torch::Device(o.device));
-    s.dp = std::make_unique<dist::DataParallel>(*s.comm);
+    s.comm = dist::make_communicator(o.backend, world, torch::Device(o.device),
+                                     o.check_collectives);
+    dist::ReducerOptions ro;
+    ro.bucket_mb = o.bucket_mb;
+    ro.overlap = o.overlap;
+    ro.compress = o.grad_compress;
+    s.dp = std::make_unique<dist::DataParallel>(*s.comm, ro);
     s.model = models::make_model(o.model, mo, *s.dp);
+    // Module::to moves parameters in place, so the optimizers keep valid references.
+    for (auto& [name, m] : s.model->modules()) m->to(torch::Device(o.device));
   });
   for (auto& [name, m] : s.model->modules()) s.dp->broadcast_module(*m);
 
@@ -149,7 +149,7 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     if (!folder.empty()) {
       dist::all_or_none(world, [&] {
         auto meta = s.store->load(folder, *s.model);
-        auto then = config_map(meta.config), now = config_map(o.config_text);
+        auto then = dist::parse_config_lines(meta.config), now = dist::parse_config_lines(o.config_text);
         for (const auto& [k, v] : now)
           if (!resumable_difference(k) && then.count(k) && then[k] != v)
             throw CheckpointError(folder + " was made with " + k + " = " + then[k] +
@@ -193,13 +193,14 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   if (s.start_step > 0) s.log->info("resumed at step {}", s.start_step);
 
   if (world.is_root()) {
+    if (s.start_step > 0) MetricsSink::drop_after(o.out, s.start_step);
     s.sink = std::make_unique<MetricsSink>(o.out);
     torch::Generator g = at::detail::createCPUGenerator(mo.seed + 0x5a17);
-    s.fixed_z = s.model->noise(o.sample_count, g);
+    s.fixed_z = s.model->noise(o.sample_count, g).to(torch::Device(o.device));
     int64_t n = std::min(o.eval_images, s.manifest.total);
     auto pixels = dataio::read_image_range(o.data, s.manifest, 0, n);
     s.real_eval = dataio::to_float_nchw(pixels.data(), n, s.manifest.shape);
-    s.eval_z = s.model->noise(n, g);
+    s.eval_z = s.model->noise(n, g).to(torch::Device(o.device));
     if (!o.eval_classifier.empty()) {
       s.classifier = std::make_unique<eval::FeatureExtractor>(
           eval::FeatureExtractor::load(o.eval_classifier));
@@ -253,18 +254,23 @@ int Trainer::run() {
   lo.sampler = {o.model_opts.seed, o.batch_size, s.world.rank(), s.world.size()};
   lo.start_step = s.start_step;
   lo.end_step = s.total_steps;
+  const torch::Device device(o.device);
+  lo.pin_memory = device.is_cuda();
   dataio::Loader loader(o.data, s.manifest, lo);
 
   std::vector<std::string> names;
   std::vector<double> sums;
-  double data_s = 0, step_s = 0, comm_s = 0;
+  double data_s = 0, step_s = 0, comm_s = 0, backward_s = 0, optimizer_s = 0;
   int64_t interval_steps = 0;
   auto interval_start = Clock::now();
   const auto run_start = Clock::now();
-  const int64_t b_local = o.batch_size / s.world.size();
 
   for (int64_t step = s.start_step; step < s.total_steps; ++step) {
     dataio::Batch batch = loader.next();
+    if (device.is_cuda()) {  // pinned host memory: the copy overlaps with the compute stream
+      batch.images = batch.images.to(device, /*non_blocking=*/true);
+      if (batch.labels.defined()) batch.labels = batch.labels.to(device, true);
+    }
     data_s += loader.take_wait_seconds();
     auto t1 = Clock::now();
     models::StepMetrics m = s.model->train_step(batch);
@@ -272,6 +278,9 @@ int Trainer::run() {
       if (!mod->buffers().empty()) s.dp->broadcast_buffers(*mod);
     step_s += seconds_since(t1);
     comm_s += s.dp->take_comm_seconds();
+    auto phases = s.model->take_phase_times();
+    backward_s += phases.backward_s;
+    optimizer_s += phases.optimizer_s;
 
     if (s.trace) {
       // Full precision (nlohmann writes doubles round-trip exact): tests compare bits.
@@ -295,10 +304,11 @@ int Trainer::run() {
 
     if (done % o.log_every == 0 || last) {
       std::vector<double> v = sums;
-      v.push_back(data_s);
-      v.push_back(step_s - comm_s);
-      v.push_back(comm_s);
-      v.push_back(step_s);
+      // forward = the step less what is measured separately (it includes the losses)
+      const double secs[] = {data_s, step_s - comm_s,
+                              step_s - backward_s - comm_s - optimizer_s, backward_s, comm_s,
+                              optimizer_s, step_s};
+      v.insert(v.end(), std::begin(secs), std::end(secs));
       v = s.world.allreduce_sum(v);
       const double denom = double(interval_steps) * s.world.size();
       const double wall = seconds_since(interval_start);
@@ -306,8 +316,9 @@ int Trainer::run() {
           {"step", double(done)}, {"epoch", double(step / s.steps_per_epoch)},
           {"images_seen", double(done) * o.batch_size}};
       for (size_t i = 0; i < names.size(); ++i) row.emplace_back(names[i], v[i] / denom);
-      const char* times[] = {"data_ms", "compute_ms", "comm_ms", "step_ms"};
-      for (int i = 0; i < 4; ++i) row.emplace_back(times[i], 1000.0 * v[names.size() + i] / denom);
+      const char* times[] = {"data_ms",     "compute_ms", "forward_ms", "backward_ms",
+                             "comm_ms",     "optimizer_ms", "step_ms"};
+      for (int i = 0; i < 7; ++i) row.emplace_back(times[i], 1000.0 * v[names.size() + i] / denom);
       row.emplace_back("images_per_s", interval_steps * o.batch_size / wall);
       row.emplace_back("wall_s", seconds_since(run_start));
       if (s.world.is_root()) {
@@ -321,7 +332,7 @@ int Trainer::run() {
                     format_eta((s.total_steps - done) / std::max(rate, 1e-9)));
       }
       std::fill(sums.begin(), sums.end(), 0.0);
-      data_s = step_s = comm_s = 0;
+      data_s = step_s = comm_s = backward_s = optimizer_s = 0;
       interval_steps = 0;
       interval_start = Clock::now();
     }

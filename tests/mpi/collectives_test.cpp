@@ -32,8 +32,8 @@ TEST(Reducer, AveragesGradientsOverRanks) {
   for (auto& p : net.parameters()) p.mutable_grad() = torch::full_like(p, double(r + 1));
   net.unused->weight.mutable_grad() = torch::Tensor();  // no gradient on any rank
   if (r == 1) net.unused->bias.mutable_grad() = torch::Tensor();  // none on rank 1 only
-  dist::Reducer reducer(net, comm, {0.004, 0.001});  // tiny caps: several buckets
-  reducer.sync();
+  dist::Reducer reducer(net, comm, {0.004, 0.001, false});  // tiny caps: several buckets
+  reducer.finish();
   const double mean = (n + 1) / 2.0;  // mean of 1..n
   EXPECT_TRUE(net.a->weight.grad().eq(mean).all().item<bool>());
   EXPECT_TRUE(net.b->bias.grad().eq(mean).all().item<bool>());
@@ -53,6 +53,73 @@ TEST(Reducer, EveryParameterInExactlyOneBucket) {
     for (size_t i : bucket) ++count[i];
   for (size_t i = 0; i < count.size(); ++i) EXPECT_EQ(count[i], 1) << "parameter " << i;
   EXPECT_EQ(layout.front().front(), count.size() - 1);  // last registered, first reduced
+}
+
+TEST(Reducer, OverlappedMatchesAfterBackwardAndSurvivesUnusedParameters) {
+  dist::MpiCommunicator comm(*g_world);
+  Net on, off;
+  dist::DataParallel dp(comm);
+  dp.broadcast_module(on);
+  {
+    torch::NoGradGuard ng;
+    auto po = on.parameters(), pf = off.parameters();
+    for (size_t i = 0; i < po.size(); ++i) pf[i].copy_(po[i]);
+  }
+  dist::Reducer overlapped(on, comm, {0.004, 0.001, true});
+  dist::Reducer after(off, comm, {0.004, 0.001, false});
+  torch::manual_seed(g_world->rank());
+  auto x = torch::randn({8, 50});
+  // `unused` takes no part in the loss: its gradient never arrives, on any rank.
+  for (int round = 0; round < 2; ++round) {
+    for (auto* m : {&on, &off}) dist::zero_grads(*m);
+    overlapped.prepare();
+    on.b(on.a(x)).pow(2).sum().backward();
+    overlapped.finish();
+    off.b(off.a(x)).pow(2).sum().backward();
+    after.finish();
+    auto po = on.parameters(), pf = off.parameters();
+    for (size_t i = 0; i < po.size(); ++i)
+      EXPECT_TRUE(po[i].grad().equal(pf[i].grad())) << "parameter " << i << " round " << round;
+  }
+}
+
+TEST(Reducer, CompressedGradientsAreCloseToFp32) {
+  dist::MpiCommunicator comm(*g_world);
+  for (const char* mode : {"fp16", "bf16"}) {
+    Net net;
+    torch::manual_seed(g_world->rank() + 7);
+    for (auto& p : net.parameters()) p.mutable_grad() = torch::randn_like(p);
+    std::vector<torch::Tensor> exact;
+    for (auto& p : net.parameters()) {
+      auto t = p.grad().clone();
+      comm.allreduce_sum(t);
+      exact.push_back(t / g_world->size());
+    }
+    dist::Reducer r(net, comm, {0.004, 0.001, false, mode});
+    r.finish();
+    auto ps = net.parameters();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      double rel = ((ps[i].grad() - exact[i]).norm() / exact[i].norm()).item<double>();
+      EXPECT_LT(rel, std::string(mode) == "fp16" ? 2e-3 : 1.5e-2) << mode << " param " << i;
+      EXPECT_GT(rel, 0.0) << mode << ": no rounding at all means it was not compressed";
+    }
+  }
+}
+
+TEST(OrderCheck, MismatchedCollectiveIsNamedNotHung) {
+  dist::OrderCheckedCommunicator comm(std::make_unique<dist::MpiCommunicator>(*g_world));
+  auto same = torch::ones({10});
+  comm.allreduce_sum(same);
+  EXPECT_EQ(same[0].item<float>(), g_world->size());
+  auto t = torch::ones({g_world->rank() == 1 ? 12 : 10});
+  try {
+    comm.allreduce_sum(t);
+    FAIL() << "mismatched collective went through";
+  } catch (const DistError& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 1: #2 allreduce of 12 elements"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 0: #2 allreduce of 10 elements"), std::string::npos) << msg;
+  }
 }
 
 TEST(DataParallel, BroadcastMakesReplicasIdenticalAndSumsAgree) {

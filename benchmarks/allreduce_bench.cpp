@@ -1,0 +1,99 @@
+// All-reduce microbenchmark, 4 KB to 256 MB: raw MPI_Allreduce and raw MPI_Iallreduce+Wait
+// against the Reducer's path (gradients as bucket views, non-blocking all-reduce per bucket,
+// average), interleaved size by size so all see the same machine. Prints and writes CSV with algbw and busbw as nccl-tests
+// defines them: algbw = bytes / time, busbw = algbw * 2 (n - 1) / n.
+#include <mpi.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "dist/mpi_communicator.h"
+#include "dist/reducer.h"
+#include "dist/world.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// A module whose parameters total `floats` elements, in layers of at most 1M floats, so the
+// reducer has realistic bucket boundaries to deal with.
+struct Blob : torch::nn::Module {
+  explicit Blob(int64_t floats) {
+    int64_t i = 0;
+    while (floats > 0) {
+      int64_t n = std::min<int64_t>(floats, 1 << 20);
+      auto p = register_parameter("p" + std::to_string(i++), torch::zeros({n}));
+      p.mutable_grad() = torch::ones({n});
+      floats -= n;
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gan::dist::World world(&argc, &argv);
+  std::string csv = argc > 1 ? argv[1] : "allreduce.csv";
+  const int n = world.size();
+  gan::dist::MpiCommunicator comm(world);
+  std::ofstream out;
+  if (world.is_root()) {
+    out.open(csv);
+    out << "ranks,bytes,path,time_us,algbw_GBps,busbw_GBps\n";
+    std::printf("%10s %12s %12s %12s %10s %10s %10s %8s\n", "bytes", "raw us", "reducer us",
+                "iallred us", "raw bw", "red bw", "ired bw", "red/raw");
+  }
+  for (int64_t bytes = 4096; bytes <= (256LL << 20); bytes *= 4) {
+    const int64_t floats = bytes / 4;
+    const int iters = bytes <= (1 << 20) ? 50 : bytes <= (16 << 20) ? 10 : 4;
+    torch::Tensor raw = torch::ones({floats});
+    Blob blob(floats);
+    gan::dist::Reducer reducer(blob, comm, {25.0, 1.0, false});
+    std::vector<double> t_raw, t_red, t_nb;
+    for (int it = 0; it < iters + 1; ++it) {  // first round warms up
+      world.barrier();
+      auto t0 = std::chrono::steady_clock::now();
+      MPI_Allreduce(MPI_IN_PLACE, raw.data_ptr(), static_cast<int>(floats), MPI_FLOAT, MPI_SUM,
+                    MPI_COMM_WORLD);
+      double a = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      world.barrier();
+      t0 = std::chrono::steady_clock::now();
+      reducer.finish();
+      double b = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      world.barrier();
+      t0 = std::chrono::steady_clock::now();
+      MPI_Request req;
+      MPI_Iallreduce(MPI_IN_PLACE, raw.data_ptr(), static_cast<int>(floats), MPI_FLOAT, MPI_SUM,
+                     MPI_COMM_WORLD, &req);
+      MPI_Wait(&req, MPI_STATUS_IGNORE);
+      double c = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (it > 0) t_raw.push_back(a), t_red.push_back(b), t_nb.push_back(c);
+    }
+    // The slowest rank defines a collective's time.
+    std::vector<double> m{median(t_raw), median(t_red), median(t_nb)};
+    MPI_Allreduce(MPI_IN_PLACE, m.data(), 3, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (world.is_root()) {
+      double factor = n > 1 ? 2.0 * (n - 1) / n : 1.0;
+      const char* names[] = {"mpi_allreduce", "reducer", "mpi_iallreduce"};
+      double bus[3];
+      for (int k = 0; k < 3; ++k) {
+        double alg = bytes / m[k] / 1e9;
+        bus[k] = alg * factor;
+        out << n << "," << bytes << "," << names[k] << "," << m[k] * 1e6 << "," << alg << ","
+            << bus[k] << "\n";
+      }
+      std::printf("%10lld %12.1f %12.1f %12.1f %10.2f %10.2f %10.2f %8.2f\n",
+                  static_cast<long long>(bytes), m[0] * 1e6, m[1] * 1e6, m[2] * 1e6, bus[0],
+                  bus[1], bus[2], bus[1] / bus[0]);
+    }
+  }
+  return 0;
+}

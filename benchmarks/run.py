@@ -1,0 +1,315 @@
+#!/usr/bin/python3
+"""Benchmark driver: all-reduce microbenchmark, per-phase step breakdown, weak and strong
+scaling, gan_dist against PyTorch DDP (Gloo) side by side, and a projection to 8-512 GPUs.
+Everything is measured in this run, interleaved where two things are compared, and reported
+as medians. Writes CSV and PNG under benchmarks/results/ (or --out).
+
+    /usr/bin/python3 benchmarks/run.py [--quick] [--only allreduce,breakdown,scaling,ddp,projection]
+"""
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+CORES = os.cpu_count() or 1
+
+
+def mpirun(np_, *cmd):
+    bind = ["--bind-to", "core"] if np_ <= CORES else ["--oversubscribe", "--bind-to", "none"]
+    return ["mpirun", "-np", str(np_), *bind, *map(str, cmd)]
+
+
+def sh(cmd, **kw):
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"run.py: {' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def save_plot(fig, ax, path):
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"  wrote {path}")
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{platform.node()}: {CORES} cores ({cpu}), {mem:.0f} GiB, {platform.platform()}; "
+            f"load average at start {load}")
+
+
+def data_dir(out):
+    d = out / "fm10k"
+    if not (d / "manifest.json").exists():
+        fm = "/usr/share/datasets/fashion-mnist"
+        sh([BUILD / "launch/gan_prep", "idx", "--force", "--images", f"{fm}/t10k-images-idx3-ubyte.gz",
+            "--labels", f"{fm}/t10k-labels-idx1-ubyte.gz", "--out", d])
+    return d
+
+
+def train(out, np_, model, global_batch, steps, extra=()):
+    """Runs gan_dist; returns the medians of each timing column over the logged intervals,
+    the first interval (warm-up) left out."""
+    run_dir = out / "runs" / f"{model}-np{np_}-b{global_batch}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    sh(mpirun(np_, BUILD / "launch/gan_dist", "--model", model, "--data", data_dir(out),
+              "--out", run_dir, "--steps", steps, "--batch-size", global_batch,
+              "--log-every", max(1, steps // 6), "--sample-every", 0, "--threads", 1, *extra))
+    rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()][1:]
+    keys = [k for k in rows[0] if k.endswith("_ms") or k == "images_per_s"]
+    return {k: statistics.median(r[k] for r in rows) for k in keys}
+
+
+def bench_allreduce(out, quick):
+    print("all-reduce microbenchmark")
+    rows = []
+    for np_ in (2,) if quick else (2, 3):
+        csv_path = out / f"allreduce_np{np_}.csv"
+        print(sh(mpirun(np_, BUILD / "benchmarks/bench_allreduce", csv_path)))
+        rows += list(csv.DictReader(open(csv_path)))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for np_ in sorted({r["ranks"] for r in rows}):
+        for path in ("mpi_allreduce", "mpi_iallreduce", "reducer"):
+            sel = [r for r in rows if r["ranks"] == np_ and r["path"] == path]
+            ax.plot([int(r["bytes"]) for r in sel], [float(r["busbw_GBps"]) for r in sel],
+                    marker="o", label=f"{path}, {np_} ranks")
+    ax.set(xscale="log", xlabel="bytes", ylabel="busbw, GB/s", title="all-reduce bus bandwidth (CPU, shared memory)")
+    save_plot(fig, ax, out / "allreduce.png")
+
+
+def bench_breakdown(out, quick, models):
+    print("step-time breakdown")
+    rows = []
+    for model in models:
+        for np_ in (1, 2) if quick else (1, 2, 3):
+            t = train(out, np_, model, 32 * np_, 30 if quick else 60)
+            rows.append({"model": model, "ranks": np_, "oversubscribed": np_ > CORES, "local_batch": 32,
+                         **{k: round(v, 2) for k, v in t.items()}})
+            print(f"  {model} np={np_}: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()))
+    write_csv(out / "breakdown.csv", rows)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    phases = ["data_ms", "forward_ms", "backward_ms", "comm_ms", "optimizer_ms"]
+    labels = [f"{r['model']}\nnp={r['ranks']}" for r in rows]
+    bottom = [0.0] * len(rows)
+    for p in phases:
+        vals = [max(0.0, r.get(p, 0)) for r in rows]
+        ax.bar(labels, vals, bottom=bottom, label=p)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set(ylabel="ms per step (median)", title="where a step goes (local batch 32)")
+    save_plot(fig, ax, out / "breakdown.png")
+
+
+def bench_scaling(out, quick):
+    print("weak and strong scaling (DCGAN-28)")
+    rows = []
+    nps = (1, 2, 3) if quick else (1, 2, 3, 4)
+    for mode in ("weak", "strong"):
+        for np_ in nps:
+            gb = 32 * np_ if mode == "weak" else 96
+            t = train(out, np_, "dcgan", gb, 30 if quick else 60)
+            rows.append({"mode": mode, "ranks": np_, "oversubscribed": np_ > CORES, "global_batch": gb,
+                         "step_ms": round(t["step_ms"], 2), "images_per_s": round(t["images_per_s"], 1)})
+            print(f"  {mode} np={np_} batch {gb}: {t['images_per_s']:.0f} img/s, step {t['step_ms']:.1f} ms")
+    for r in rows:
+        base = next(b for b in rows if b["mode"] == r["mode"] and b["ranks"] == 1)
+        r["speedup"] = round(r["images_per_s"] / base["images_per_s"], 3)
+        r["efficiency"] = round(r["speedup"] / r["ranks"], 3)
+    write_csv(out / "scaling.csv", rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode in ("weak", "strong"):
+        sel = [r for r in rows if r["mode"] == mode]
+        ax.plot([r["ranks"] for r in sel], [r["speedup"] for r in sel], marker="o", label=mode)
+    ax.plot(nps, nps, "k:", label="ideal")
+    ax.axvline(CORES + 0.5, color="gray", lw=0.5)
+    ax.text(CORES + 0.6, 1, f"> {CORES} ranks: oversubscribed", fontsize=8)
+    ax.set(xlabel="ranks", ylabel="throughput speedup", title="DCGAN-28 scaling, 1 thread per rank")
+    save_plot(fig, ax, out / "scaling.png")
+
+
+def bench_ddp(out, quick):
+    print("gan_dist vs PyTorch DDP (Gloo), DCGAN-28, local batch 32, interleaved")
+    rows = []
+    reps = 2 if quick else 3
+    for np_ in (1, 2):
+        ours, theirs = [], []
+        for rep in range(reps):
+            ours.append(train(out, np_, "dcgan", 32 * np_, 40)["step_ms"])
+            line = sh(mpirun(np_, "/usr/bin/python3", ROOT / "benchmarks/pytorch_ddp_dcgan.py",
+                             "--local-batch", 32, "--steps", 40, "--port", 29533 + rep))
+            theirs.append(json.loads(line.strip().splitlines()[-1])["step_ms"])
+        o, t = statistics.median(ours), statistics.median(theirs)
+        rows.append({"ranks": np_, "gan_dist_step_ms": round(o, 2), "pytorch_ddp_step_ms": round(t, 2),
+                     "ratio_gan_dist_over_ddp": round(o / t, 3), "images_per_s_ratio": round(t / o, 3),
+                     "runs_each": reps})
+        print(f"  np={np_}: gan_dist {o:.1f} ms, DDP {t:.1f} ms, ratio {o / t:.3f}")
+    write_csv(out / "ddp.csv", rows)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    x = [r["ranks"] for r in rows]
+    ax.bar([v - 0.2 for v in x], [r["gan_dist_step_ms"] for r in rows], 0.4, label="gan_dist (C++)")
+    ax.bar([v + 0.2 for v in x], [r["pytorch_ddp_step_ms"] for r in rows], 0.4, label="PyTorch DDP")
+    ax.set(xticks=x, xlabel="ranks", ylabel="ms per step (median)", title="DCGAN-28 step, local batch 32")
+    save_plot(fig, ax, out / "ddp.png")
+
+
+def bench_overlap(out, quick):
+    """Does the all-reduce really run during backward? Exposed communication and step time
+    with overlap on and off, alternated, at np=2; D is made wide so there is something to hide."""
+    print("overlap on/off, DCGAN-28 with D width 128, np=2, interleaved")
+    rows = []
+    extra = ("--d-width", 128, "--bucket-mb", 1)
+    for rep in range(2 if quick else 3):
+        for ov in ("true", "false"):
+            t = train(out, 2, "dcgan", 64, 40, extra + ("--overlap", ov))
+            rows.append({"overlap": ov, "rep": rep, **{k: round(v, 2) for k, v in t.items()}})
+    summary = []
+    for ov in ("true", "false"):
+        sel = [r for r in rows if r["overlap"] == ov]
+        summary.append({"overlap": ov, "comm_ms": statistics.median(r["comm_ms"] for r in sel),
+                        "backward_ms": statistics.median(r["backward_ms"] for r in sel),
+                        "step_ms": statistics.median(r["step_ms"] for r in sel)})
+        print(f"  overlap {ov}: exposed comm {summary[-1]['comm_ms']:.1f} ms, "
+              f"backward {summary[-1]['backward_ms']:.1f} ms, step {summary[-1]['step_ms']:.1f} ms")
+    write_csv(out / "overlap.csv", rows)
+    write_csv(out / "overlap_summary.csv", summary)
+
+
+def bench_loader(out, quick):
+    """Loader images/s (one core for the reader thread and the consumer) and peak RSS for a
+    dataset and one ten times larger, against an h5py per-image reader; alternated, medians."""
+    print("loader: 64x64x3 shards, 20k and 200k images, vs h5py per-image reads")
+    sizes = (20000, 200000)
+    rows = []
+    for rep in range(2 if quick else 3):
+        for n in sizes:
+            r = json.loads(sh([BUILD / "benchmarks/bench_loader", out / f"loader{n}", n]).strip())
+            rows.append({"reader": "gan_dist Loader", "dataset_images": n, "rep": rep, **r})
+        r = json.loads(sh(["/usr/bin/python3", ROOT / "benchmarks/h5py_reader_bench.py",
+                           out / f"loader{sizes[0]}", 10000]).strip())
+        rows.append({"reader": "h5py per image", "dataset_images": sizes[0], "rep": rep, **r})
+    for n in sizes:
+        sel = [r for r in rows if r["reader"] == "gan_dist Loader" and r["dataset_images"] == n]
+        print(f"  Loader, {n} images: {statistics.median(r['images_per_s'] for r in sel):.0f} img/s, "
+              f"peak RSS {statistics.median(r['peak_rss_mb'] for r in sel):.0f} MB")
+    h5 = [r["images_per_s"] for r in rows if r["reader"] == "h5py per image"]
+    print(f"  h5py per image: {statistics.median(h5):.0f} img/s")
+    for n in sizes:
+        shutil.rmtree(out / f"loader{n}", ignore_errors=True)
+    write_csv(out / "loader.csv", [{k: r.get(k) for k in ("reader", "dataset_images", "rep", "images_per_s", "seconds", "peak_rss_mb")} for r in rows])
+
+
+def bench_projection(out):
+    """A model, not a measurement: step(N) = compute + exposed communication, where the
+    all-reduce of G's and D's gradients costs max(latency, bandwidth) terms with published
+    NCCL bus bandwidths, and backward hides a fraction of it. See benchmarks/README.md."""
+    print("projection to 8-512 GPUs (model; assumptions in benchmarks/README.md)")
+    breakdown = out / "breakdown.csv"
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from pytorch_ddp_dcgan import discriminator, generator  # the same nets as gan_dist's
+
+    def grad_bytes(size, channels):
+        nets = (generator(100, 64, size, channels), discriminator(64, size, channels))
+        return 4 * sum(p.numel() for net in nets for p in net.parameters())
+
+    params = {"dcgan-28 (w=64)": grad_bytes(28, 1), "dcgan-64 (w=64)": grad_bytes(64, 3)}
+    # GPU compute per step, an assumption until a GPU run measures it (ms, batch 64 per GPU).
+    compute_ms = {"dcgan-28 (w=64)": 3.0, "dcgan-64 (w=64)": 12.0}
+    intra_busbw, inter_busbw = 360e9, 45e9       # bytes/s: NVLink H100 node; 400 Gb/s IB per GPU
+    hop_latency = 8e-6                           # s per tree level
+    hidden = 0.5                                 # fraction of the all-reduce hidden behind backward
+    rows = []
+    for name, nbytes in params.items():
+        for n in (8, 16, 32, 64, 128, 256, 512):
+            busbw = intra_busbw if n <= 8 else inter_busbw
+            bw_term = 2 * (n - 1) / n * nbytes / busbw
+            lat_term = 2 * max(1, (n - 1).bit_length()) * hop_latency
+            # D's and G's gradients are reduced in their own steps; together they are all bytes.
+            comm = bw_term + 2 * lat_term
+            exposed = max(0.0, comm - hidden * comm)
+            step = compute_ms[name] / 1e3 + exposed
+            rows.append({"model": name, "gpus": n, "grad_bytes": nbytes, "compute_ms": compute_ms[name],
+                         "allreduce_ms": round(comm * 1e3, 3), "exposed_ms": round(exposed * 1e3, 3),
+                         "step_ms": round(step * 1e3, 3),
+                         "efficiency": round(compute_ms[name] / 1e3 / step, 3)})
+    write_csv(out / "projection.csv", rows)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in params:
+        sel = [r for r in rows if r["model"] == name]
+        ax.plot([r["gpus"] for r in sel], [r["efficiency"] for r in sel], marker="o", label=name)
+    ax.set(xscale="log", xlabel="GPUs", ylabel="projected scaling efficiency", ylim=(0, 1.05),
+           title="projection (assumptions in README)")
+    save_plot(fig, ax, out / "projection.png")
+    if breakdown.exists():
+        print(f"  (CPU measurements for comparison in {breakdown})")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results"))
+    ap.add_argument("--quick", action="store_true", help="fewer ranks, steps and repetitions")
+    ap.add_argument("--only", default="allreduce,breakdown,scaling,ddp,overlap,loader,projection")
+    ap.add_argument("--models", default="dcgan")
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = set(a.only.split(","))
+    t0 = time.time()
+    (out / "machine.txt").write_text(machine() + "\n")
+    print(machine())
+    if "allreduce" in only:
+        bench_allreduce(out, a.quick)
+    if "breakdown" in only:
+        bench_breakdown(out, a.quick, a.models.split(","))
+    if "scaling" in only:
+        bench_scaling(out, a.quick)
+    if "ddp" in only:
+        bench_ddp(out, a.quick)
+    if "overlap" in only:
+        bench_overlap(out, a.quick)
+    if "loader" in only:
+        bench_loader(out, a.quick)
+    if "projection" in only:
+        bench_projection(out)
+    shutil.rmtree(out / "runs", ignore_errors=True)
+    shutil.rmtree(out / "fm10k", ignore_errors=True)
+    end_load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    with open(out / "machine.txt", "a") as f:
+        f.write(f"load average at end {end_load}; run took {time.time() - t0:.0f} s\n")
+    print(f"benchmarks done in {time.time() - t0:.0f} s; results in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+// Builds the mpirun command lines of `gan_launch local` and `gan_launch hosts`, and checks the
+// gan_dist command that every launcher mode runs.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace gan::launch {
+
+// A command ready to exec: environment to add, then argv.
+struct LaunchCommand {
+  std::map<std::string, std::string> env;
+  std::vector<std::string> argv;
+};
+
+// Throws UsageError unless the command's first word is gan_dist (by basename) and that
+// program exists; returns the command with argv[0] made absolute.
+std::vector<std::string> checked_gan_dist_command(const std::vector<std::string>& command);
+
+// Environment every rank gets: one BLAS thread, omp_threads OpenMP threads, and Open MPI's
+// root permission when we run as root.
+std::map<std::string, std::string> rank_environment(int omp_threads, bool as_root);
+
+struct LocalOptions {
+  int ranks = 1;
+  int cpus = 1;  // cores available here
+  bool as_root = false;
+  std::string omp_threads_env;  // OMP_NUM_THREADS already set by the user, if any
+};
+
+LaunchCommand build_local_command(const LocalOptions& opt, const std::vector<std::string>& cmd);
+
+struct HostsOptions {
+  std::string hostfile;
+  int ranks = 1;
+  int gpus_per_host = 0;  // >0: one rank per GPU (ppr:G:node)
+  std::string net;        // interface or CIDR for TCP traffic (btl/oob_tcp_if_include)
+  std::string rsh_agent;  // replaces ssh for starting orted on the other hosts
+  bool oversubscribe = false;
+  bool as_root = false;
+  int omp_threads = 1;
+};
+
+struct HostfileEntry {
+  std::string host;
+  int slots = 0;  // 0: not given
+};
+
+// Parses an Open MPI hostfile ("host [slots=N] ..." lines, '#' comments); throws UsageError
+// naming the file and line on anything unreadable.
+std::vector<HostfileEntry> read_hostfile(const std::string& path);
+
+// mpirun options shared by the probe and the training run.
+std::vector<std::string> hosts_mpirun_prefix(const HostsOptions& opt);
+LaunchCommand build_hosts_command(const HostsOptions& opt, const std::vector<std::string>& cmd);
+
+// Line every rank of the probe prints: "gan_launch-probe rank=R host=H addrs=A B".
+LaunchCommand build_hosts_probe(const HostsOptions& opt);
+
+// Renders a command the way --dry-run prints it.
+std::string describe(const LaunchCommand& cmd);
+
+}  // namespace gan::launch

@@ -1,0 +1,575 @@
+// Slurm mode of gan_launch: validation against the live cluster, sweep expansion, the sbatch
+// script (preemption and restart logic live in that script, where the job runs) and submission.
+#include "launch/launch_slurm.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "core/errors.h"
+#include "launch/launch_mpirun.h"
+#include "launch/launch_process.h"
+
+namespace fs = std::filesystem;
+
+namespace gan::launch {
+namespace {
+
+bool valid_key(const std::string& key) {
+  static const std::regex re("[A-Za-z0-9][A-Za-z0-9_-]*");
+  return std::regex_match(key, re);
+}
+
+std::string pad3(size_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%03zu", i);
+  return buf;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Value of "Key=" in one `scontrol -o` line ("" when absent).
+std::string field(const std::string& line, const std::string& key) {
+  std::istringstream words(line);
+  std::string w;
+  while (words >> w) {
+    if (w.rfind(key + "=", 0) == 0) return w.substr(key.size() + 1);
+  }
+  return "";
+}
+
+int gpu_count(const std::string& gres) {
+  // e.g. "gpu:2", "gpu:a100:4(S:0-1),mps:100": drop "(...)" socket hints first.
+  std::string plain;
+  int depth = 0;
+  for (char c : gres) {
+    if (c == '(') ++depth;
+    if (depth == 0) plain += c;
+    if (c == ')' && depth > 0) --depth;
+  }
+  int total = 0;
+  if (plain.empty() || plain == "null") return 0;
+  for (const auto& item : split(plain, ',')) {
+    auto parts = split(item, ':');
+    if (parts.empty() || parts[0] != "gpu") continue;
+    if (parts.size() == 1) {
+      total += 1;
+      continue;
+    }
+    try {
+      total += std::stoi(parts.back());
+    } catch (const std::exception&) {
+      total += 1;  // "gpu:a100" without a count means one
+    }
+  }
+  return total;
+}
+
+void write_file_atomic(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+    if (!out) throw UsageError("cannot write '" + tmp.string() + "'");
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace
+
+SweepAxis parse_sweep(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UsageError("--sweep '" + text + "': expected key=v1,v2,...");
+  }
+  SweepAxis axis;
+  axis.key = text.substr(0, eq);
+  while (axis.key.rfind("-", 0) == 0) axis.key.erase(0, 1);
+  if (!valid_key(axis.key)) {
+    throw UsageError("--sweep '" + text + "': '" + axis.key + "' is not an option name");
+  }
+  for (const auto& v : split(text.substr(eq + 1), ',')) {
+    if (v.empty() || v.find_first_of("\n\r") != std::string::npos) {
+      throw UsageError("--sweep '" + text + "': empty or multi-line value");
+    }
+    axis.values.push_back(v);
+  }
+  return axis;
+}
+
+std::vector<TaskOptions> expand_sweeps(const std::vector<SweepAxis>& axes) {
+  std::vector<TaskOptions> tasks{TaskOptions{}};
+  for (const auto& axis : axes) {
+    std::vector<TaskOptions> next;
+    for (const auto& prefix : tasks) {
+      for (const auto& v : axis.values) {
+        TaskOptions t = prefix;
+        t.emplace_back(axis.key, v);
+        next.push_back(std::move(t));
+      }
+    }
+    tasks = std::move(next);
+  }
+  return tasks;
+}
+
+void parse_sinfo_partitions(const std::string& text, ClusterInfo& info) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    line = trim(line);
+    if (line.empty()) continue;
+    bool is_default = line.back() == '*';
+    if (is_default) line.pop_back();
+    if (std::find(info.partitions.begin(), info.partitions.end(), line) == info.partitions.end()) {
+      info.partitions.push_back(line);
+    }
+    if (is_default) info.default_partition = line;
+  }
+}
+
+std::vector<NodeInfo> parse_scontrol_nodes(const std::string& text) {
+  std::vector<NodeInfo> nodes;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    NodeInfo n;
+    n.name = field(line, "NodeName");
+    if (n.name.empty()) continue;
+    try {
+      n.cpus = std::stoi(field(line, "CPUTot"));
+    } catch (const std::exception&) {
+      n.cpus = 0;
+    }
+    n.gpus = gpu_count(field(line, "Gres"));
+    for (const auto& p : split(field(line, "Partitions"), ',')) {
+      if (!p.empty()) n.partitions.push_back(p);
+    }
+    n.state = field(line, "State");
+    nodes.push_back(n);
+  }
+  return nodes;
+}
+
+ClusterInfo query_cluster() {
+  ClusterInfo info;
+  auto parts = run_capture({"sinfo", "-h", "-o", "%P"});
+  if (parts.exit_code != 0) {
+    throw DistError("cannot ask Slurm for its partitions (`sinfo -h -o %P` exit " +
+                    std::to_string(parts.exit_code) + "): " + trim(parts.err));
+  }
+  parse_sinfo_partitions(parts.out, info);
+  auto nodes = run_capture({"scontrol", "show", "node", "-o"});
+  if (nodes.exit_code != 0) {
+    throw DistError("cannot ask Slurm for its nodes (`scontrol show node -o` exit " +
+                    std::to_string(nodes.exit_code) + "): " + trim(nodes.err));
+  }
+  info.nodes = parse_scontrol_nodes(nodes.out);
+  return info;
+}
+
+void validate_options(const SlurmOptions& opt, const std::vector<std::string>& command) {
+  if (opt.launcher != "srun" && opt.launcher != "mpirun") {
+    throw UsageError("--launcher must be srun or mpirun, not '" + opt.launcher + "'");
+  }
+  if (opt.nodes < 1) throw UsageError("--nodes must be at least 1");
+  if (opt.ntasks_per_node < 1) throw UsageError("--ntasks-per-node must be at least 1");
+  if (opt.cpus_per_task < 1) throw UsageError("--cpus-per-task must be at least 1");
+  if (opt.gpus_per_node < 0) throw UsageError("--gpus-per-node cannot be negative");
+  if (opt.restarts < 0) throw UsageError("--restarts cannot be negative");
+  if (opt.signal_lead_s < 1) throw UsageError("--signal-lead must be at least 1 second");
+  if (!opt.sweeps.empty() && !opt.array.empty() && opt.array[0] != '%') {
+    throw UsageError("--array '" + opt.array +
+                     "' with --sweep: the sweep sets the task ids; give only a limit like %2");
+  }
+  static const std::regex array_re("[0-9][0-9,:\\-]*(%[0-9]+)?|%[0-9]+");
+  if (!opt.array.empty() && !std::regex_match(opt.array, array_re)) {
+    throw UsageError("--array '" + opt.array + "' is not an sbatch array spec (e.g. 0-3 or 0-7%2)");
+  }
+  std::set<std::string> seen;
+  for (const auto& axis : opt.sweeps) {
+    if (!seen.insert(axis.key).second) {
+      throw UsageError("--sweep key '" + axis.key + "' given twice");
+    }
+    if (axis.key == "out" || axis.key == "resume") {
+      throw UsageError("--sweep key '" + axis.key + "' is set by gan_launch itself");
+    }
+  }
+  for (size_t i = 1; i < command.size(); ++i) {
+    const std::string& w = command[i];
+    if (w == "--out" || w.rfind("--out=", 0) == 0) {
+      throw UsageError("gan_dist's --out is set by gan_launch from --run-dir; remove '" + w + "'");
+    }
+    if (w == "--resume") {
+      throw UsageError("--resume is added by the job script when a checkpoint exists; remove it");
+    }
+    for (const auto& axis : opt.sweeps) {
+      if (w == "--" + axis.key || w.rfind("--" + axis.key + "=", 0) == 0) {
+        throw UsageError("option --" + axis.key + " is both swept and given in the command");
+      }
+    }
+  }
+}
+
+std::string validate_resources(const SlurmOptions& opt, const ClusterInfo& cluster) {
+  std::string partition = opt.partition.empty() ? cluster.default_partition : opt.partition;
+  auto list = [&] {
+    std::string s;
+    for (const auto& p : cluster.partitions) s += (s.empty() ? "" : ", ") + p;
+    return s.empty() ? std::string("none") : s;
+  }();
+  if (partition.empty()) {
+    throw UsageError(
+        "no --partition given and the cluster has no default partition (known: " + list + ")");
+  }
+  if (std::find(cluster.partitions.begin(), cluster.partitions.end(), partition) ==
+      cluster.partitions.end()) {
+    throw UsageError("unknown partition '" + partition + "' (known: " + list + ")");
+  }
+  std::vector<const NodeInfo*> members;
+  for (const auto& n : cluster.nodes) {
+    if (std::find(n.partitions.begin(), n.partitions.end(), partition) != n.partitions.end()) {
+      members.push_back(&n);
+    }
+  }
+  const std::string where = "partition '" + partition + "'";
+  if (opt.nodes > static_cast<int>(members.size())) {
+    throw UsageError("--nodes " + std::to_string(opt.nodes) + " but " + where + " has " +
+                     std::to_string(members.size()) + " node(s)");
+  }
+  int cpus_needed = opt.ntasks_per_node * opt.cpus_per_task;
+  int max_cpus = 0;
+  int max_gpus = 0;
+  int fitting = 0;
+  for (const auto* n : members) {
+    max_cpus = std::max(max_cpus, n->cpus);
+    max_gpus = std::max(max_gpus, n->gpus);
+    if (n->cpus >= cpus_needed && n->gpus >= opt.gpus_per_node) ++fitting;
+  }
+  if (cpus_needed > max_cpus) {
+    throw UsageError("--ntasks-per-node " + std::to_string(opt.ntasks_per_node) +
+                     " x --cpus-per-task " + std::to_string(opt.cpus_per_task) + " = " +
+                     std::to_string(cpus_needed) + " CPUs per node, but the largest node in " +
+                     where + " has " + std::to_string(max_cpus));
+  }
+  if (opt.gpus_per_node > max_gpus) {
+    throw UsageError("--gpus-per-node " + std::to_string(opt.gpus_per_node) + " but nodes in " +
+                     where + " have at most " + std::to_string(max_gpus) + " GPU(s)");
+  }
+  if (fitting < opt.nodes) {
+    throw UsageError("--nodes " + std::to_string(opt.nodes) + " with " +
+                     std::to_string(cpus_needed) + " CPUs and " +
+                     std::to_string(opt.gpus_per_node) + " GPUs each, but only " +
+                     std::to_string(fitting) + " node(s) in " + where + " have that much");
+  }
+  return partition;
+}
+
+std::string array_spec(const SlurmOptions& opt, size_t task_count) {
+  if (!opt.sweeps.empty()) {
+    std::string spec = "0-" + std::to_string(task_count - 1);
+    return spec + opt.array;  // opt.array is empty or "%K"
+  }
+  return opt.array;
+}
+
+std::string render_sbatch_script(const SlurmOptions& opt, const std::vector<std::string>& command,
+                                 const std::vector<TaskOptions>& tasks,
+                                 const std::string& invocation) {
+  const bool sweep = !opt.sweeps.empty();
+  const std::string array = array_spec(opt, tasks.size());
+  const std::string q_run = shell_quote(opt.run_dir);
+  std::ostringstream s;
+  s << "#!/bin/bash\n"
+    << "# sbatch script for one gan_dist run, written by gan_launch at " << utc_now() << ".\n"
+    << "#   " << invocation << "\n"
+    << "# Submit it again with: sbatch " << shell_quote(opt.run_dir + "/job.sbatch") << "\n"
+    << "#SBATCH --job-name=" << opt.job_name << "\n"
+    << "#SBATCH --nodes=" << opt.nodes << "\n"
+    << "#SBATCH --ntasks-per-node=" << opt.ntasks_per_node << "\n"
+    << "#SBATCH --cpus-per-task=" << opt.cpus_per_task << "\n";
+  if (opt.gpus_per_node > 0) s << "#SBATCH --gpus-per-node=" << opt.gpus_per_node << "\n";
+  if (!opt.partition.empty()) s << "#SBATCH --partition=" << opt.partition << "\n";
+  if (!opt.time.empty()) s << "#SBATCH --time=" << opt.time << "\n";
+  if (!array.empty()) {
+    s << "#SBATCH --array=" << array << "\n"
+      << "#SBATCH --output=" << opt.run_dir << "/slurm-%A_%a.out\n";
+  } else {
+    s << "#SBATCH --output=" << opt.run_dir << "/slurm-%j.out\n";
+  }
+  s << "#SBATCH --open-mode=append\n"
+    << "#SBATCH --requeue\n"
+    << "#SBATCH --signal=B:USR1@" << opt.signal_lead_s << "\n"
+    << R"SH(
+# What happens in here:
+# - SIGUSR1 (sent by Slurm to this script before the time limit, see --signal above) or SIGTERM
+#   is passed on to the job step as SIGUSR1; gan_dist finishes its step, writes a checkpoint
+#   and exits 75.
+# - Exit 75 without SIGTERM: this script requeues the job (scontrol requeue); the requeued job
+#   runs this script again, which finds the checkpoint and passes --resume.
+#   Exit 75 after SIGTERM: Slurm itself is ending the job (scontrol requeue, preemption or
+#   scancel) and decides whether it comes back; this script does not requeue it again.
+# - Any other failure (a rank killed, a node lost): run again from the last checkpoint, at
+#   most MAX_RESTARTS times per run folder (count kept in $OUT/restarts). Exit 2 (bad options)
+#   is never retried.
+set -u
+
+)SH";
+  s << "RUN_DIR=" << q_run << "\n"
+    << "LAUNCHER=" << opt.launcher << "\n"
+    << "MAX_RESTARTS=" << opt.restarts << "\n"
+    << "GAN_DIST=(";
+  // One option per line, its values after it.
+  for (size_t i = 0; i < command.size(); ++i) {
+    bool option = i > 0 && command[i].size() > 1 && command[i][0] == '-';
+    s << (i == 0 ? "" : option ? " \\\n  " : " ") << shell_quote(command[i]);
+  }
+  s << ")\n\nTASK_ARGS=()\nOUT=\"$RUN_DIR\"\n"
+    << "if [ -n \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
+    << "  OUT=$(printf '%s/task-%03d' \"$RUN_DIR\" \"$SLURM_ARRAY_TASK_ID\")\n";
+  if (sweep) {
+    s << "  # One line per sweep point: the options this array task adds to gan_dist.\n"
+      << "  case \"$SLURM_ARRAY_TASK_ID\" in\n";
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      s << "    " << i << ") TASK_ARGS=(";
+      bool first = true;
+      for (const auto& [k, v] : tasks[i]) {
+        s << (first ? "" : " ") << shell_quote("--" + k) << " " << shell_quote(v);
+        first = false;
+      }
+      s << ") ;;\n";
+    }
+    s << "    *) echo \"no sweep point for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\n"
+      << "  esac\n";
+  }
+  s << "fi\n"
+    << R"SH(
+export OPENBLAS_NUM_THREADS=1
+export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
+if [ "$(id -u)" = 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+mkdir -p "$OUT" || exit 2
+
+log() { echo "[gan_launch $(date -u +%Y-%m-%dT%H:%M:%SZ) job ${SLURM_JOB_ID:-?}] $*"; }
+note_state() { printf '%s\n' "$*" >"$OUT/launch-state.tmp" && mv -f "$OUT/launch-state.tmp" "$OUT/launch-state"; }
+restarts_used() { cat "$OUT/restarts" 2>/dev/null || echo 0; }
+has_checkpoint() { compgen -G "$OUT/checkpoints/step-*" >/dev/null; }
+
+STEP_PID=""
+SIGNAL_SEEN=""
+INTERRUPTED=0
+on_signal() {
+  SIGNAL_SEEN=$1
+  INTERRUPTED=1
+  log "received SIG$1, passing SIGUSR1 to the job step (gan_dist checkpoints and exits 75)"
+  # SIGUSR1, not SIGTERM: mpirun answers SIGTERM by killing every rank after a second,
+  # but forwards SIGUSR1; gan_dist treats both the same.
+  if [ -n "$STEP_PID" ]; then kill -USR1 "$STEP_PID" 2>/dev/null; fi
+}
+trap 'on_signal TERM' TERM
+trap 'on_signal USR1' USR1
+
+log "start in $OUT (launcher $LAUNCHER, requeued ${SLURM_RESTART_COUNT:-0} time(s), restarts used $(restarts_used)/$MAX_RESTARTS)"
+while :; do
+  ARGS=("${GAN_DIST[@]}" --out "$OUT" "${TASK_ARGS[@]}")
+  if has_checkpoint; then ARGS+=(--resume); fi
+  note_state "RUNNING"
+  log "run: ${ARGS[*]}"
+  if [ "$LAUNCHER" = srun ]; then
+    # --kill-on-bad-exit: one dead rank ends the step at once instead of leaving the others
+    # blocked in a collective.
+    srun --mpi=pmix --kill-on-bad-exit=1 "${ARGS[@]}" &
+  else
+    mpirun -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "${ARGS[@]}" &
+  fi
+  STEP_PID=$!
+  # A trapped signal interrupts `wait`; wait again until the step itself has ended.
+  rc=""
+  while :; do
+    INTERRUPTED=0
+    wait "$STEP_PID"
+    r=$?
+    if [ "$r" = 127 ] && [ -n "$rc" ]; then break; fi
+    rc=$r
+    [ "$INTERRUPTED" = 1 ] || break
+  done
+  STEP_PID=""
+  log "job step ended with exit code $rc"
+
+  if [ "$rc" = 0 ]; then
+    note_state "COMPLETED"
+    exit 0
+  fi
+  if [ "$rc" = 75 ]; then
+    if [ "$SIGNAL_SEEN" = TERM ]; then
+      note_state "PREEMPTED checkpoint written; Slurm is ending the job"
+      log "checkpoint written; Slurm is ending this job (SIGTERM), not requeueing it here"
+      exit 75
+    fi
+    note_state "REQUEUED checkpoint written"
+    log "checkpoint written; requeueing job ${SLURM_JOB_ID}"
+    if ! scontrol requeue "${SLURM_JOB_ID}"; then
+      note_state "PREEMPTED checkpoint written; scontrol requeue failed"
+      exit 75
+    fi
+    exit 0
+  fi
+  if [ "$SIGNAL_SEEN" = TERM ]; then
+    note_state "FAILED exit $rc after SIGTERM"
+    exit "$rc"
+  fi
+  used=$(restarts_used)
+  if [ "$rc" != 2 ] && [ "$used" -lt "$MAX_RESTARTS" ]; then
+    used=$((used + 1))
+    echo "$used" >"$OUT/restarts"
+    note_state "RESTARTING $used/$MAX_RESTARTS after exit $rc"
+    log "gan_dist failed (exit $rc); restart $used of $MAX_RESTARTS from the last checkpoint"
+    SIGNAL_SEEN=""
+    sleep 1
+    continue
+  fi
+  note_state "FAILED exit $rc"
+  log "gan_dist failed (exit $rc); $used of $MAX_RESTARTS restarts used, giving up"
+  exit "$rc"
+done
+)SH";
+  return s.str();
+}
+
+void prepare_run_dir(const SlurmOptions& opt, const std::vector<TaskOptions>& tasks,
+                     size_t array_tasks) {
+  std::error_code ec;
+  fs::create_directories(opt.run_dir, ec);
+  if (ec || !fs::is_directory(opt.run_dir)) {
+    throw UsageError("run folder '" + opt.run_dir + "' cannot be created: " +
+                     (ec ? ec.message() : std::string("not a directory")));
+  }
+  fs::path probe = fs::path(opt.run_dir) / ".gan_launch-write-test";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || ::write(fd, "ok\n", 3) != 3) {
+    if (fd >= 0) ::close(fd);
+    throw UsageError("run folder '" + opt.run_dir + "' is not writable");
+  }
+  ::close(fd);
+  fs::remove(probe, ec);
+  if (opt.sweeps.empty()) return;
+  (void)array_tasks;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    fs::path dir = fs::path(opt.run_dir) / ("task-" + pad3(i));
+    fs::create_directories(dir, ec);
+    if (ec) throw UsageError("cannot create task folder '" + dir.string() + "': " + ec.message());
+    nlohmann::json j;
+    j["index"] = i;
+    j["options"] = nlohmann::json::object();
+    std::vector<std::string> args;
+    for (const auto& [k, v] : tasks[i]) {
+      j["options"][k] = v;
+      args.push_back("--" + k);
+      args.push_back(v);
+    }
+    j["args"] = args;
+    write_file_atomic(dir / "task.json", j.dump(2) + "\n");
+  }
+}
+
+int run_slurm(SlurmOptions opt, const std::vector<std::string>& raw_command,
+              const std::string& invocation) {
+  auto command = checked_gan_dist_command(raw_command);
+  validate_options(opt, command);
+  opt.run_dir = fs::absolute(opt.run_dir).lexically_normal().string();
+  while (opt.run_dir.size() > 1 && opt.run_dir.back() == '/') opt.run_dir.pop_back();
+
+  bool have_slurm = find_executable("sinfo").has_value();
+  if (have_slurm) {
+    ClusterInfo cluster = query_cluster();
+    opt.partition = validate_resources(opt, cluster);
+  } else if (!opt.dry_run) {
+    throw DistError("sinfo not found: this host is not a Slurm submit host");
+  } else {
+    std::cerr << "gan_launch: sinfo not found; dry run without checking the cluster\n";
+  }
+
+  // A run folder belongs to one job at a time: refuse while its job is still queued or running.
+  fs::path launch_json = fs::path(opt.run_dir) / "launch.json";
+  if (have_slurm && fs::exists(launch_json)) {
+    try {
+      std::ifstream in(launch_json);
+      auto old = nlohmann::json::parse(in);
+      std::string job = old.value("job_id", "");
+      if (!job.empty()) {
+        auto q = run_capture({"squeue", "-h", "-j", job, "-o", "%i"});
+        if (q.exit_code == 0 && !trim(q.out).empty()) {
+          throw UsageError("run folder '" + opt.run_dir + "' belongs to job " + job +
+                           ", which is still in the queue");
+        }
+      }
+    } catch (const nlohmann::json::exception&) {
+      // an unreadable old record does not block a new run
+    }
+  }
+
+  auto tasks = expand_sweeps(opt.sweeps);
+  prepare_run_dir(opt, tasks, tasks.size());
+  std::string script = render_sbatch_script(opt, command, tasks, invocation);
+  fs::path script_path = fs::path(opt.run_dir) / "job.sbatch";
+  write_file_atomic(script_path, script);
+  fs::permissions(script_path, fs::perms::owner_exec, fs::perm_options::add);
+
+  nlohmann::json record;
+  record["script"] = script_path.string();
+  record["command"] = command;
+  record["launcher"] = opt.launcher;
+  record["restarts_allowed"] = opt.restarts;
+  record["nodes"] = opt.nodes;
+  record["ntasks_per_node"] = opt.ntasks_per_node;
+  record["partition"] = opt.partition;
+  record["array"] = array_spec(opt, tasks.size());
+  record["tasks"] = opt.sweeps.empty() ? 0 : tasks.size();
+  record["written_at"] = utc_now();
+
+  if (opt.dry_run) {
+    if (have_slurm) {
+      // sbatch --test-only checks the script against the scheduler without queueing it.
+      auto t = run_capture({"sbatch", "--test-only", script_path.string()});
+      if (t.exit_code != 0) {
+        throw UsageError("sbatch --test-only rejects the job: " + trim(t.err));
+      }
+    }
+    record["job_id"] = "";
+    write_file_atomic(launch_json, record.dump(2) + "\n");
+    std::cout << script_path.string() << "\n";
+    return kExitOk;
+  }
+
+  auto sub = run_capture({"sbatch", "--parsable", script_path.string()});
+  if (sub.exit_code != 0) {
+    throw UsageError("sbatch refused the job: " + trim(sub.err));
+  }
+  std::string job_id = split(trim(sub.out), ';')[0];
+  record["job_id"] = job_id;
+  record["submitted_at"] = utc_now();
+  write_file_atomic(launch_json, record.dump(2) + "\n");
+  std::cerr << "gan_launch: submitted job " << job_id << " (" << script_path.string() << ")\n";
+  std::cout << job_id << "\n";
+  return kExitOk;
+}
+
+}  // namespace gan::launch

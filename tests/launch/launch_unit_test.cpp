@@ -1,0 +1,264 @@
+// Unit tests of gan_launch's pure parts: sweeps, cluster parsing and checks, mpirun binding,
+// the sbatch script (checked with `bash -n`), status files. No cluster needed.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "core/errors.h"
+#include "launch/launch_mpirun.h"
+#include "launch/launch_process.h"
+#include "launch/launch_slurm.h"
+#include "launch/launch_status.h"
+
+namespace fs = std::filesystem;
+using namespace gan::launch;
+
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& w) {
+  return std::find(v.begin(), v.end(), w) != v.end();
+}
+
+fs::path temp_dir(const std::string& name) {
+  fs::path p =
+      fs::temp_directory_path() / ("gan_launch_unit-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+template <typename F>
+std::string usage_message(F&& f) {
+  try {
+    f();
+  } catch (const gan::UsageError& e) {
+    EXPECT_EQ(e.code(), gan::kExitUsage);
+    return e.what();
+  }
+  ADD_FAILURE() << "no UsageError thrown";
+  return "";
+}
+
+ClusterInfo one_node_cluster() {
+  ClusterInfo c;
+  parse_sinfo_partitions("debug*\ngpu\n", c);
+  c.nodes = parse_scontrol_nodes(
+      "NodeName=vm Arch=x86_64 CoresPerSocket=2 CPUAlloc=0 CPUTot=2 CPULoad=0.10 "
+      "Gres=(null) NodeAddr=127.0.0.1 RealMemory=24105 State=IDLE Partitions=debug "
+      "OS=Linux 6.1.0 #1 SMP\n"
+      "NodeName=g1 CPUTot=32 Gres=gpu:a100:4(S:0-1),mps:100 State=MIXED Partitions=gpu\n"
+      "NodeName=g2 CPUTot=32 Gres=gpu:2 State=IDLE Partitions=gpu\n");
+  return c;
+}
+
+}  // namespace
+
+TEST(Sweep, ParsesKeyAndValues) {
+  auto a = parse_sweep("--lr=0.1,0.01");
+  EXPECT_EQ(a.key, "lr");
+  EXPECT_EQ(a.values, (std::vector<std::string>{"0.1", "0.01"}));
+  EXPECT_NE(usage_message([] { parse_sweep("lr"); }).find("key=v1,v2"), std::string::npos);
+  EXPECT_NE(usage_message([] { parse_sweep("lr=1,,2"); }).find("empty"), std::string::npos);
+  EXPECT_NE(usage_message([] { parse_sweep("l r=1"); }).find("not an option"), std::string::npos);
+}
+
+TEST(Sweep, CartesianProductFirstAxisSlowest) {
+  auto tasks = expand_sweeps({parse_sweep("lr=1,2"), parse_sweep("batch-size=8,16,32")});
+  ASSERT_EQ(tasks.size(), 6u);
+  EXPECT_EQ(tasks[0], (TaskOptions{{"lr", "1"}, {"batch-size", "8"}}));
+  EXPECT_EQ(tasks[2], (TaskOptions{{"lr", "1"}, {"batch-size", "32"}}));
+  EXPECT_EQ(tasks[3], (TaskOptions{{"lr", "2"}, {"batch-size", "8"}}));
+  EXPECT_EQ(expand_sweeps({}).size(), 1u);
+}
+
+TEST(Cluster, ParsesPartitionsAndNodes) {
+  auto c = one_node_cluster();
+  EXPECT_EQ(c.default_partition, "debug");
+  EXPECT_EQ(c.partitions, (std::vector<std::string>{"debug", "gpu"}));
+  ASSERT_EQ(c.nodes.size(), 3u);
+  EXPECT_EQ(c.nodes[0].cpus, 2);
+  EXPECT_EQ(c.nodes[0].gpus, 0);
+  EXPECT_EQ(c.nodes[1].gpus, 4);
+  EXPECT_EQ(c.nodes[2].gpus, 2);
+  EXPECT_EQ(c.nodes[1].partitions, (std::vector<std::string>{"gpu"}));
+}
+
+TEST(Cluster, RejectsWhatTheClusterCannotGive) {
+  auto c = one_node_cluster();
+  SlurmOptions o;
+  EXPECT_EQ(validate_resources(o, c), "debug");
+  o.partition = "nope";
+  EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("unknown partition 'nope'"),
+            std::string::npos);
+  o.partition = "";
+  o.nodes = 2;
+  EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("--nodes 2"), std::string::npos);
+  o.nodes = 1;
+  o.ntasks_per_node = 3;
+  EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("has 2"), std::string::npos);
+  o.ntasks_per_node = 1;
+  o.gpus_per_node = 1;
+  EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("--gpus-per-node 1"),
+            std::string::npos);
+  o.partition = "gpu";
+  o.nodes = 2;
+  o.gpus_per_node = 2;
+  EXPECT_EQ(validate_resources(o, c), "gpu");
+  o.gpus_per_node = 3;  // only one node has 3+ GPUs
+  EXPECT_NE(usage_message([&] { validate_resources(o, c); }).find("only 1 node"),
+            std::string::npos);
+}
+
+TEST(Options, RejectsConflictsWithTheCommand) {
+  SlurmOptions o;
+  o.sweeps = {parse_sweep("lr=1,2")};
+  std::vector<std::string> cmd{"/x/gan_dist", "--model", "dcgan"};
+  validate_options(o, cmd);
+  auto with = [&](const std::string& extra) {
+    auto c = cmd;
+    c.push_back(extra);
+    c.push_back("1");
+    return c;
+  };
+  EXPECT_NE(usage_message([&] { validate_options(o, with("--lr")); }).find("--lr"),
+            std::string::npos);
+  EXPECT_NE(usage_message([&] { validate_options(o, with("--out")); }).find("--run-dir"),
+            std::string::npos);
+  o.launcher = "ssh";
+  EXPECT_NE(usage_message([&] { validate_options(o, cmd); }).find("srun or mpirun"),
+            std::string::npos);
+  o.launcher = "srun";
+  o.array = "0-3";
+  EXPECT_NE(usage_message([&] { validate_options(o, cmd); }).find("%2"), std::string::npos);
+  o.array = "%2";
+  validate_options(o, cmd);
+  EXPECT_EQ(array_spec(o, 3), "0-2%2");
+}
+
+TEST(Command, MustBeGanDist) {
+  EXPECT_NE(usage_message([] { checked_gan_dist_command({"/bin/ls"}); }).find("gan_dist"),
+            std::string::npos);
+  EXPECT_NE(usage_message([] { checked_gan_dist_command({}); }).find("no command"),
+            std::string::npos);
+  EXPECT_NE(
+      usage_message([] { checked_gan_dist_command({"/nonexistent/gan_dist"}); }).find("not found"),
+      std::string::npos);
+}
+
+TEST(Local, BindsToCoresOnlyWhenTheyAreEnough) {
+  LocalOptions o;
+  o.cpus = 4;
+  o.ranks = 2;
+  o.as_root = true;
+  auto c = build_local_command(o, {"/x/gan_dist"});
+  EXPECT_TRUE(contains(c.argv, "core"));
+  EXPECT_FALSE(contains(c.argv, "--oversubscribe"));
+  EXPECT_EQ(c.env.at("OMP_NUM_THREADS"), "2");
+  EXPECT_EQ(c.env.at("OPENBLAS_NUM_THREADS"), "1");
+  EXPECT_EQ(c.env.at("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"), "1");
+  EXPECT_EQ(c.argv.back(), "/x/gan_dist");
+  o.ranks = 5;
+  o.as_root = false;
+  c = build_local_command(o, {"/x/gan_dist"});
+  EXPECT_TRUE(contains(c.argv, "--oversubscribe"));
+  EXPECT_TRUE(contains(c.argv, "none"));
+  EXPECT_EQ(c.env.at("OMP_NUM_THREADS"), "1");
+  EXPECT_EQ(c.env.count("OMPI_ALLOW_RUN_AS_ROOT"), 0u);
+}
+
+TEST(Hosts, UsesTcpAndOneRankPerGpu) {
+  auto dir = temp_dir("hosts");
+  std::ofstream(dir / "hf") << "# two hosts\nnode1 slots=2\nnode2 slots=2 max_slots=4\n";
+  HostsOptions o;
+  o.hostfile = (dir / "hf").string();
+  o.ranks = 4;
+  o.net = "10.0.0.0/24";
+  auto c = build_hosts_command(o, {"/x/gan_dist"});
+  EXPECT_TRUE(contains(c.argv, "tcp,self"));
+  EXPECT_TRUE(contains(c.argv, "10.0.0.0/24"));
+  o.ranks = 5;
+  EXPECT_NE(usage_message([&] { build_hosts_command(o, {"/x/gan_dist"}); }).find("4 slots"),
+            std::string::npos);
+  o.gpus_per_host = 3;
+  c = build_hosts_command(o, {"/x/gan_dist"});
+  EXPECT_TRUE(contains(c.argv, "ppr:3:node"));
+  std::ofstream(dir / "bad") << "node1 slots=x\n";
+  o.hostfile = (dir / "bad").string();
+  EXPECT_NE(usage_message([&] { build_hosts_command(o, {"/x/gan_dist"}); }).find("line 1"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Script, HasSlurmDirectivesAndIsValidBash) {
+  auto dir = temp_dir("script");
+  SlurmOptions o;
+  o.nodes = 2;
+  o.ntasks_per_node = 4;
+  o.gpus_per_node = 4;
+  o.time = "01:00:00";
+  o.partition = "gpu";
+  o.restarts = 3;
+  o.run_dir = (dir / "run it").string();  // a space must survive quoting
+  o.sweeps = {parse_sweep("lr=0.1,0.2"), parse_sweep("seed=1,2")};
+  auto tasks = expand_sweeps(o.sweeps);
+  std::vector<std::string> cmd{"/opt/bin/gan_dist", "--model", "dcgan", "--data", "/d/it's"};
+  std::string s = render_sbatch_script(o, cmd, tasks, "gan_launch slurm ...");
+  for (const char* want :
+       {"#SBATCH --nodes=2\n", "#SBATCH --ntasks-per-node=4\n", "#SBATCH --gpus-per-node=4\n",
+        "#SBATCH --requeue\n", "#SBATCH --open-mode=append\n", "#SBATCH --signal=B:USR1@90\n",
+        "#SBATCH --array=0-3\n", "#SBATCH --time=01:00:00\n", "MAX_RESTARTS=3\n", "srun --mpi=pmix",
+        "scontrol requeue", "3) TASK_ARGS=(--lr 0.2 --seed 2) ;;"}) {
+    EXPECT_NE(s.find(want), std::string::npos) << "missing: " << want;
+  }
+  prepare_run_dir(o, tasks, tasks.size());
+  std::ofstream(dir / "job.sbatch") << s;
+  auto r = run_capture({"bash", "-n", (dir / "job.sbatch").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(fs::path(o.run_dir) / "task-003" / "task.json");
+  auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["options"]["lr"], "0.2");
+  EXPECT_EQ(j["args"], (std::vector<std::string>{"--lr", "0.2", "--seed", "2"}));
+  fs::remove_all(dir);
+}
+
+TEST(Script, RunDirMustBeWritable) {
+  auto dir = temp_dir("rundir");
+  std::ofstream(dir / "file") << "x";
+  SlurmOptions o;
+  o.run_dir = (dir / "file" / "run").string();
+  EXPECT_NE(usage_message([&] { prepare_run_dir(o, {TaskOptions{}}, 1); }).find("run folder"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Status, ReadsStepCheckpointRestartsAndFinal) {
+  auto dir = temp_dir("status");
+  std::ofstream(dir / "metrics.jsonl") << "{\"step\": 5}\n{\"step\": 10, \"loss_d\": 1}\n\n";
+  fs::create_directories(dir / "checkpoints" / "step-0000005");
+  fs::create_directories(dir / "checkpoints" / "step-0000010");
+  fs::create_directories(dir / "checkpoints" / "step-0000015");  // no meta.json: not complete
+  std::ofstream(dir / "checkpoints" / "step-0000005" / "meta.json") << "{\"step\": 5}";
+  std::ofstream(dir / "checkpoints" / "step-0000010" / "meta.json") << "{\"step\": 10}";
+  std::ofstream(dir / "restarts") << "2\n";
+  std::ofstream(dir / "launch-state") << "RESTARTING 2/3 after exit 137\n";
+  auto st = collect_status(dir.string());
+  auto r = st["runs"][0];
+  EXPECT_EQ(r["step"], 10);
+  EXPECT_EQ(r["checkpoint_step"], 10);
+  EXPECT_EQ(r["restarts"], 2);
+  EXPECT_EQ(r["state"], "RESTARTING");
+  EXPECT_EQ(r["state_from"], "files");
+  std::ofstream(dir / "final.json") << "{\"step\": 10, \"digest_g\": \"a\", \"digest_d\": \"b\"}";
+  EXPECT_EQ(collect_status(dir.string())["runs"][0]["state"], "COMPLETED");
+  EXPECT_NE(format_status(collect_status(dir.string())).find("restarts:    2"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Quote, SurvivesTheShell) {
+  std::string tricky = "a b'c\"$d";
+  auto r = run_capture({"sh", "-c", "printf %s " + shell_quote(tricky)});
+  EXPECT_EQ(r.out, tricky);
+  EXPECT_EQ(shell_quote("plain-word_1.5"), "plain-word_1.5");
+}
