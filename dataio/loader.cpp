@@ -113,10 +113,14 @@ torch::Tensor to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& sh
 }
 
 std::vector<uint8_t> read_image_range(const std::string& dir, const Manifest& m, int64_t first,
-                                      int64_t n) {
+                                      int64_t n, std::vector<int64_t>* labels) {
   BlockReader reader(dir, m, 2);
   std::vector<uint8_t> out(static_cast<size_t>(n * m.shape.bytes()));
-  for (int64_t i = 0; i < n; ++i) reader.get(first + i, out.data() + i * m.shape.bytes(), nullptr);
+  const bool want = labels && m.label_dims > 0;
+  if (want) labels->assign(static_cast<size_t>(n * m.label_dims), 0);
+  for (int64_t i = 0; i < n; ++i)
+    reader.get(first + i, out.data() + i * m.shape.bytes(),
+               want ? labels->data() + i * m.label_dims : nullptr);
   return out;
 }
 

@@ -53,9 +53,10 @@ class Loader {
   double wait_seconds_ = 0;
 };
 
-// Images [first, first + n) of the dataset in concatenation order as uint8 NHWC (no thread).
+// Images [first, first + n) of the dataset in concatenation order as uint8 NHWC (no thread);
+// their labels ([n * label_dims]) into `labels` when given and the data has labels.
 std::vector<uint8_t> read_image_range(const std::string& dir, const Manifest& m, int64_t first,
-                                      int64_t n);
+                                      int64_t n, std::vector<int64_t>* labels = nullptr);
 // uint8 NHWC -> float NCHW in [-1, 1].
 torch::Tensor to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& shape);
 

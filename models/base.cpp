@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "core/errors.h"
 #include "dist/reducer.h"
@@ -17,7 +18,8 @@ ModelBase::ModelBase(const ModelOptions& opts, dist::Collectives& coll)
 
 void ModelBase::add_part(const std::string& name, std::shared_ptr<torch::nn::Module> module,
                          std::unique_ptr<torch::optim::Optimizer> optimizer) {
-  parts_.push_back({name, std::move(module), std::move(optimizer)});
+  double lr = optimizer ? optimizer->param_groups().at(0).options().get_lr() : 0.0;
+  parts_.push_back({name, std::move(module), std::move(optimizer), lr});
 }
 
 torch::nn::Module& ModelBase::part(const std::string& name) {
@@ -74,9 +76,39 @@ torch::Tensor ModelBase::batch_noise(int64_t local_batch) {
   return batch_draw(local_batch, [this](int64_t n, torch::Generator& g) { return noise(n, g); });
 }
 
-std::unique_ptr<torch::optim::Optimizer> ModelBase::adam(torch::nn::Module& m, double lr) const {
+std::unique_ptr<torch::optim::Optimizer> ModelBase::optimizer(torch::nn::Module& m,
+                                                              double lr) const {
+  if (opts_.optimizer == "rmsprop")
+    return std::make_unique<torch::optim::RMSprop>(m.parameters(),
+                                                   torch::optim::RMSpropOptions(lr));
+  if (opts_.optimizer != "adam")
+    throw UsageError("--optimizer must be adam or rmsprop, not " + opts_.optimizer);
   return std::make_unique<torch::optim::Adam>(
       m.parameters(), torch::optim::AdamOptions(lr).betas({opts_.beta1, opts_.beta2}));
+}
+
+void ModelBase::apply_lr_schedule(int64_t step) {
+  if (opts_.lr_halve_every <= 0) return;
+  const double scale = std::ldexp(1.0, -static_cast<int>(step / opts_.lr_halve_every));
+  for (auto& p : parts_)
+    if (p.optimizer)
+      for (auto& g : p.optimizer->param_groups()) g.options().set_lr(p.base_lr * scale);
+}
+
+ConvNetSpec g_spec(const ModelOptions& o, dist::Collectives& coll, int64_t in_features) {
+  if (o.norm != "batch" && o.norm != "sync" && o.norm != "none")
+    throw UsageError("--norm must be batch, sync or none, not " + o.norm);
+  ConvNetSpec s{o.image_h, o.channels, o.g_width, o.norm != "none", in_features};
+  if (o.norm == "sync") s.sync_bn = &coll;
+  return s;
+}
+
+ConvNetSpec d_spec(const ModelOptions& o, dist::Collectives& coll, int64_t extra_channels) {
+  ConvNetSpec s = g_spec(o, coll, 0);
+  s.channels += extra_channels;
+  s.width = o.d_width;
+  s.spectral_norm = o.spectral_norm;
+  return s;
 }
 
 void ModelBase::save_state(torch::serialize::OutputArchive& ar) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/model.h"
+#include "models/nets.h"
 
 namespace gan::models {
 
@@ -39,7 +40,11 @@ class ModelBase : public Model {
   torch::Tensor batch_draw(int64_t local_batch,
                            const std::function<torch::Tensor(int64_t, torch::Generator&)>& draw);
 
-  std::unique_ptr<torch::optim::Optimizer> adam(torch::nn::Module& m, double lr) const;
+  // Adam(beta1, beta2) or RMSProp, as --optimizer says.
+  std::unique_ptr<torch::optim::Optimizer> optimizer(torch::nn::Module& m, double lr) const;
+  // --lr-halve-every: lr = base_lr * 0.5^floor(step / N), a function of the global step alone,
+  // so a resumed run continues the schedule exactly.
+  void apply_lr_schedule(int64_t step);
 
   // Model-specific state beyond parameters and optimizers (BEGAN's k_t, say).
   virtual void save_extra(torch::serialize::OutputArchive&) {}
@@ -54,10 +59,16 @@ class ModelBase : public Model {
     std::string name;
     std::shared_ptr<torch::nn::Module> module;
     std::unique_ptr<torch::optim::Optimizer> optimizer;
+    double base_lr = 0;
   };
   std::vector<Part> parts_;
   PhaseTimes times_;
 };
+
+// Specs of the shared nets from the options (widths, --norm, --spectral-norm in D): G with
+// `in_features` inputs; D with `extra_channels` input channels beyond the image's.
+ConvNetSpec g_spec(const ModelOptions& o, dist::Collectives& coll, int64_t in_features);
+ConvNetSpec d_spec(const ModelOptions& o, dist::Collectives& coll, int64_t extra_channels = 0);
 
 // Switches a network's parameters out of autograd for a scope (D during the G step), so
 // backward does not compute gradients that would be thrown away.

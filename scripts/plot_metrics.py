@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Plots a run's metrics.jsonl (losses, discriminator outputs, step time) and eval.jsonl as PNG."""
+"""Plots a run's metrics.jsonl (losses, discriminator outputs, step time) and eval.jsonl as PNG;
+for BEGAN also began.png with the global k_t and M_global curves."""
 import json
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def main(run):
     steps = [r["step"] for r in rows]
     skip = {"step", "epoch", "images_seen", "wall_s", "images_per_s"}
     times = [k for k in rows[-1] if k.endswith("_ms")]
+    began = [k for k in ("k_t", "m_global") if k in rows[-1]]
+    skip |= set(began) | {"d_steps"}
     losses = [k for k in rows[-1] if k not in skip and k not in times]
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
@@ -44,6 +47,14 @@ def main(run):
     fig.tight_layout()
     fig.savefig(run / "losses.png", dpi=100)
     print(f"plot_metrics: wrote {run / 'losses.png'}")
+    if began:
+        fig, axes = plt.subplots(1, len(began), figsize=(5 * len(began), 3.5), squeeze=False)
+        for ax, k in zip(axes[0], began):
+            ax.plot(steps, [r[k] for r in rows])
+            ax.set(title=f"BEGAN {k} (global, identical on every rank)", xlabel="step")
+        fig.tight_layout()
+        fig.savefig(run / "began.png", dpi=100)
+        print(f"plot_metrics: wrote {run / 'began.png'}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ struct TrainOptions {
   bool overlap = true;
   std::string grad_compress = "none";
   std::string device = "cpu";
+  std::string eval_classifier;  // FD in this classifier's feature space at each sample step
+  bool debug_trace = false;     // per-rank raw metrics, every step
   models::ModelOptions model_opts;
   std::string config_text;  // the resolved options as "key = value" lines
 };

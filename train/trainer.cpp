@@ -19,6 +19,8 @@
 #include "dist/data_parallel.h"
 #include "dist/digest.h"
 #include "dist/mpi_communicator.h"
+#include "eval/classifier.h"
+#include "eval/frechet.h"
 #include "eval/image_stats.h"
 #include "train/checkpoint.h"
 #include "train/metrics_sink.h"
@@ -48,7 +50,7 @@ std::string format_eta(double s) {
 bool resumable_difference(const std::string& key) {
   static const char* keys[] = {"resume", "steps", "epochs", "log-every", "sample-every",
                                "checkpoint-every", "keep-checkpoints", "replica-check-every",
-                               "config", "threads", "out"};
+                               "config", "threads", "out", "debug-trace", "eval-classifier"};
   for (const char* k : keys)
     if (key == k) return true;
   return false;
@@ -68,6 +70,9 @@ struct Trainer::State {
   std::shared_ptr<spdlog::logger> log;
   int64_t start_step = 0, total_steps = 0, steps_per_epoch = 0;
   torch::Tensor fixed_z, eval_z, real_eval;
+  std::unique_ptr<eval::FeatureExtractor> classifier;  // rank 0, with --eval-classifier
+  eval::Gaussian real_features;
+  std::unique_ptr<std::ofstream> trace;  // --debug-trace
 
   State(TrainOptions opts, dist::World& w) : o(std::move(opts)), world(w) {}
 
@@ -196,7 +201,16 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     auto pixels = dataio::read_image_range(o.data, s.manifest, 0, n);
     s.real_eval = dataio::to_float_nchw(pixels.data(), n, s.manifest.shape);
     s.eval_z = s.model->noise(n, g).to(torch::Device(o.device));
+    if (!o.eval_classifier.empty()) {
+      s.classifier = std::make_unique<eval::FeatureExtractor>(
+          eval::FeatureExtractor::load(o.eval_classifier));
+      s.real_features = eval::fit_gaussian(s.classifier->features(s.real_eval));
+    }
   }
+  if (o.debug_trace)
+    s.trace = std::make_unique<std::ofstream>(
+        fs::path(o.out) / "log" / ("trace-rank-" + std::to_string(world.rank()) + ".jsonl"),
+        s.start_step > 0 ? std::ios::app : std::ios::trunc);
 }
 
 int Trainer::run() {
@@ -215,13 +229,18 @@ int Trainer::run() {
     int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(fake.size(0)))));
     write_grid_png((fs::path(o.out) / "samples" / (step_name(step) + ".png")).string(), fake, cols);
     auto d = eval::image_stats_distance(more, s.real_eval);
-    std::ofstream ev(fs::path(o.out) / "eval.jsonl", std::ios::app);
-    ev << nlohmann::json{{"step", step}, {"histogram_l1", d.histogram_l1},
-                         {"moment_rmse", d.moment_rmse}}
-              .dump()
-       << "\n";
-    s.log->info("eval step {}: histogram L1 {:.4f}, moment RMSE {:.4f}", step, d.histogram_l1,
-                d.moment_rmse);
+    nlohmann::json row{{"step", step}, {"histogram_l1", d.histogram_l1},
+                       {"moment_rmse", d.moment_rmse}};
+    std::string fd_text;
+    if (s.classifier) {
+      double fd = eval::frechet_distance(
+          eval::fit_gaussian(s.classifier->features(more.clamp(-1, 1))), s.real_features);
+      row["fd"] = fd;
+      fd_text = fmt::format(", FD {:.3f}", fd);
+    }
+    std::ofstream(fs::path(o.out) / "eval.jsonl", std::ios::app) << row.dump() << "\n";
+    s.log->info("eval step {}: histogram L1 {:.4f}, moment RMSE {:.4f}{}", step, d.histogram_l1,
+                d.moment_rmse, fd_text);
   };
   auto checkpoint = [&](int64_t step) {
     CheckpointMeta meta{step, step / s.steps_per_epoch, s.world.size(), o.config_text, s.digests()};
@@ -263,6 +282,12 @@ int Trainer::run() {
     backward_s += phases.backward_s;
     optimizer_s += phases.optimizer_s;
 
+    if (s.trace) {
+      // Full precision (nlohmann writes doubles round-trip exact): tests compare bits.
+      nlohmann::json row{{"step", step + 1}};
+      for (auto& [k, v] : m.values) row[k] = v;
+      *s.trace << row.dump() << "\n" << std::flush;
+    }
     if (names.empty())
       for (auto& [k, v] : m.values) names.push_back(k), sums.push_back(0);
     for (size_t i = 0; i < m.values.size(); ++i) {

@@ -1,7 +1,9 @@
 #include "tests/e2e/harness.h"
 
 #include <sys/wait.h>
+#include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -67,6 +69,35 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+namespace {
+
+const char* const kBufferNames[] = {"running_mean", "running_var", "num_batches_tracked", "u"};
+
+// Module::save nests one archive per submodule: collect the tensors depth first.
+void collect(torch::serialize::InputArchive& ar, std::vector<torch::Tensor>& out) {
+  for (const auto& key : ar.keys()) {
+    if (std::find(std::begin(kBufferNames), std::end(kBufferNames), key) != std::end(kBufferNames))
+      continue;
+    torch::Tensor t;
+    torch::serialize::InputArchive sub;
+    if (ar.try_read(key, t))
+      out.push_back(t.flatten().to(torch::kDouble));
+    else if (ar.try_read(key, sub))
+      collect(sub, out);
+  }
+}
+
+}  // namespace
+
+torch::Tensor checkpoint_params(const std::string& folder, const std::string& name) {
+  torch::serialize::InputArchive ar, sub;
+  ar.load_from(folder + "/state.pt");
+  ar.read("module." + name, sub);
+  std::vector<torch::Tensor> parts;
+  collect(sub, parts);
+  return torch::cat(parts);
 }
 
 }  // namespace gan::test

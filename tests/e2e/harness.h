@@ -2,6 +2,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <torch/types.h>
 
 #include <string>
 #include <vector>
@@ -24,5 +25,8 @@ std::string testdata();  // the Fashion-MNIST test split as shards
 std::vector<nlohmann::json> read_jsonl(const std::string& path);
 nlohmann::json read_json(const std::string& path);
 std::string read_text(const std::string& path);
+// Every parameter of module `name` in a checkpoint's state.pt, flattened and concatenated in
+// depth-first order (buffers such as BatchNorm statistics and spectral-norm u left out).
+torch::Tensor checkpoint_params(const std::string& folder, const std::string& name);
 
 }  // namespace gan::test

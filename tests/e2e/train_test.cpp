@@ -19,28 +19,6 @@ std::string common(const std::string& out) {
   return "--model dcgan --data " + testdata() + " --out " + out + kSmall;
 }
 
-// Module::save nests one archive per submodule: collect the tensors depth first.
-void collect(torch::serialize::InputArchive& ar, std::vector<torch::Tensor>& out) {
-  for (const auto& key : ar.keys()) {
-    torch::Tensor t;
-    torch::serialize::InputArchive sub;
-    if (ar.try_read(key, t))
-      out.push_back(t.flatten().to(torch::kDouble));
-    else if (ar.try_read(key, sub))
-      collect(sub, out);
-  }
-}
-
-// Every parameter of module `name` from a checkpoint's state.pt, flattened and concatenated.
-torch::Tensor checkpoint_params(const std::string& folder, const std::string& name) {
-  torch::serialize::InputArchive ar, sub;
-  ar.load_from(folder + "/state.pt");
-  ar.read("module." + name, sub);
-  std::vector<torch::Tensor> parts;
-  collect(sub, parts);
-  return torch::cat(parts);
-}
-
 std::vector<std::string> rank_digests(const std::string& out, int np) {
   std::vector<std::string> d;
   std::regex line("final digest (\\w+) ([0-9a-f]{64})");

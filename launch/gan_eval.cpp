@@ -1,0 +1,304 @@
+// gan_eval: quality of a trained generator. Scores a checkpoint in the feature space of the
+// project's own classifier (FD, precision/recall; under mpirun each rank generates its share
+// and the features are all-gathered), trains that classifier, writes generated images as a
+// shard, and draws the model-specific pictures (cGAN class rows, InfoGAN traversals, VAE
+// reconstructions).
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "dataio/loader.h"
+#include "dataio/manifest.h"
+#include "dist/agreement.h"
+#include "dist/collectives.h"
+#include "dist/mpi_communicator.h"
+#include "dist/world.h"
+#include "eval/classifier.h"
+#include "eval/frechet.h"
+#include "launch/entry.h"
+#include "launch/train_cli.h"
+#include "models/model.h"
+#include "train/checkpoint.h"
+#include "train/png.h"
+
+namespace fs = std::filesystem;
+using gan::UsageError;
+
+namespace {
+
+// A trained model rebuilt from a checkpoint's recorded config and restored from its state.
+struct LoadedRun {
+  gan::train::TrainOptions opts;
+  gan::dataio::Manifest manifest;
+  std::string data;
+  std::string folder;  // the checkpoint folder
+  gan::dist::LocalCollectives coll;
+  std::unique_ptr<gan::models::Model> model;
+};
+
+// `path` is a checkpoint folder (holds meta.json) or a run folder (its newest valid checkpoint).
+std::unique_ptr<LoadedRun> load_run(const std::string& path, const std::string& data_override) {
+  auto run = std::make_unique<LoadedRun>();
+  std::string folder = path;
+  if (!fs::exists(fs::path(path) / "meta.json")) {
+    gan::train::CheckpointStore runs((fs::path(path) / "checkpoints").string(), 1 << 20);
+    std::vector<std::string> rejected;
+    auto latest = runs.latest_valid(&rejected);
+    if (!latest) throw gan::CheckpointError("--checkpoint " + path + ": no valid checkpoint there");
+    folder = *latest;
+  }
+  auto meta = gan::train::CheckpointStore::read_meta(folder);
+  run->opts = gan::launch::options_from_config(meta.config);
+  run->data = data_override.empty() ? run->opts.data : data_override;
+  run->manifest = gan::dataio::Manifest::load(run->data);
+  auto& mo = run->opts.model_opts;
+  mo.image_h = run->manifest.shape.h;
+  mo.image_w = run->manifest.shape.w;
+  mo.channels = run->manifest.shape.c;
+  mo.num_classes = run->manifest.num_classes;
+  mo.global_batch = run->opts.batch_size;
+  run->model = gan::models::make_model(run->opts.model, mo, run->coll);
+  gan::train::CheckpointStore(fs::path(folder).parent_path().string(), 1 << 20)
+      .load(folder, *run->model);
+  for (auto& [name, m] : run->model->modules()) m->eval();
+  run->folder = folder;
+  return run;
+}
+
+// Generated images [n, C, H, W] in [-1, 1], rows [first, first + n) of a noise draw for `total`.
+torch::Tensor generate(gan::models::Model& model, int64_t total, int64_t first, int64_t n,
+                       uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  torch::Generator gen = at::detail::createCPUGenerator(seed);
+  torch::Tensor z = model.noise(total, gen).narrow(0, first, n);
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < n; i += 256)
+    out.push_back(model.sample(z.narrow(0, i, std::min<int64_t>(256, n - i))).clamp(-1, 1));
+  return torch::cat(out);
+}
+
+torch::Tensor to_uint8_nhwc(const torch::Tensor& x) {
+  return ((x + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path + ".tmp");
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out) throw UsageError("cannot write " + path);
+  fs::rename(path + ".tmp", path);
+}
+
+int score(gan::dist::World& world, const std::string& checkpoint, const std::string& data,
+          const std::string& classifier_path, int64_t n, uint64_t seed, int64_t k,
+          const std::string& out_json) {
+  std::unique_ptr<LoadedRun> run;
+  std::unique_ptr<gan::eval::FeatureExtractor> fx;
+  gan::dist::all_or_none(world, [&] {
+    run = load_run(checkpoint, data);
+    std::string cls = classifier_path.empty() ? run->opts.eval_classifier : classifier_path;
+    if (cls.empty()) throw UsageError("give --classifier F.pt (made by gan_eval train-classifier)");
+    fx = std::make_unique<gan::eval::FeatureExtractor>(gan::eval::FeatureExtractor::load(cls));
+    if (n < k + 2) throw UsageError("--n must exceed k + 1");
+  });
+  const int ws = world.size(), rank = world.rank();
+  const int64_t per = (n + ws - 1) / ws, total = per * ws;
+  const int64_t n_real = std::min(n, run->manifest.total);
+  const int64_t real_per = (n_real + ws - 1) / ws;
+
+  // This rank's share of the generated and of the real images, then everybody's features.
+  torch::Tensor fake = generate(*run->model, total, rank * per, per, seed);
+  int64_t r0 = std::min(rank * real_per, n_real), rn = std::min(real_per, n_real - r0);
+  auto pixels = gan::dataio::read_image_range(run->data, run->manifest, r0, rn);
+  torch::Tensor real = gan::dataio::to_float_nchw(pixels.data(), rn, run->manifest.shape);
+  torch::Tensor f_fake = fx->features(fake);
+  torch::Tensor f_real = torch::zeros({real_per, fx->feature_size()});
+  if (rn > 0) f_real.narrow(0, 0, rn).copy_(fx->features(real));
+  if (ws > 1) {
+    gan::dist::MpiCommunicator comm(world);
+    f_fake = comm.allgather(f_fake).reshape({-1, fx->feature_size()});
+    f_real = comm.allgather(f_real).reshape({-1, fx->feature_size()});
+    // Ranks past the end of the real set sent zero rows: keep only real ones, in rank order.
+    std::vector<torch::Tensor> parts;
+    for (int r = 0; r < ws; ++r) {
+      int64_t s0 = std::min(r * real_per, n_real), sn = std::min(real_per, n_real - s0);
+      if (sn > 0) parts.push_back(f_real.narrow(0, r * real_per, sn));
+    }
+    f_real = torch::cat(parts);
+  } else {
+    f_real = f_real.narrow(0, 0, rn);
+  }
+  f_fake = f_fake.narrow(0, 0, n);
+  if (!world.is_root()) return 0;
+
+  double fd = gan::eval::frechet_distance(f_fake, f_real);
+  auto pr = gan::eval::precision_recall(f_real, f_fake, k);
+  nlohmann::json j{{"checkpoint", run->folder}, {"model", run->opts.model},
+                   {"step", gan::train::CheckpointStore::read_meta(run->folder).step},
+                   {"generated", n}, {"real", n_real}, {"fd", fd}, {"precision", pr.precision},
+                   {"recall", pr.recall}, {"k", k}, {"ranks", ws}, {"seed", seed}};
+  std::cout << j.dump() << std::endl;
+  write_json(out_json.empty() ? (fs::path(run->folder) / "eval.json").string() : out_json, j);
+  return 0;
+}
+
+int write_samples(const std::string& checkpoint, const std::string& data, int64_t n, uint64_t seed,
+           const std::string& out) {
+  auto run = load_run(checkpoint, data);
+  torch::Tensor images = to_uint8_nhwc(generate(*run->model, n, 0, n, seed));
+  gan::dataio::Recipe recipe;
+  recipe.source = "gan_eval:" + run->opts.model;
+  if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
+  gan::dataio::ShardWriter w(out, run->manifest.shape, 0, std::min<int64_t>(n, 64), recipe);
+  w.append(images.data_ptr<uint8_t>(), nullptr, n);
+  w.close();
+  std::cout << "wrote " << n << " images of " << run->opts.model << " to " << out << std::endl;
+  return 0;
+}
+
+// Model-specific pictures: cGAN one row per class, InfoGAN a row per category and traversals
+// of each continuous code, VAE real/reconstruction row pairs; a plain sample grid for all.
+int pictures(const std::string& checkpoint, const std::string& data, uint64_t seed,
+             const std::string& out_dir) {
+  auto run = load_run(checkpoint, data);
+  auto& m = *run->model;
+  const auto& o = run->opts.model_opts;
+  torch::NoGradGuard no_grad;
+  fs::create_directories(out_dir);
+  auto put = [&](const std::string& name, const torch::Tensor& images, int64_t cols) {
+    gan::train::write_grid_png((fs::path(out_dir) / name).string(), images.clamp(-1, 1), cols);
+    std::cout << (fs::path(out_dir) / name).string() << std::endl;
+  };
+  torch::Generator gen = at::detail::createCPUGenerator(seed);
+  put("samples.png", m.sample(m.noise(64, gen)), 8);
+
+  const int64_t cols = 10;
+  // Noise rows share z down each column, so a column shows one z under every code.
+  auto codes_grid = [&](int64_t rows, const std::function<torch::Tensor(int64_t, int64_t)>& code) {
+    torch::Tensor z = torch::randn({cols, o.z_dim}, gen);
+    std::vector<torch::Tensor> in;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) in.push_back(torch::cat({z[c], code(r, c)}));
+    return m.sample(torch::stack(in));
+  };
+  if (run->opts.model == "cgan") {
+    put("class-rows.png", codes_grid(o.num_classes, [&](int64_t r, int64_t) {
+          return torch::one_hot(torch::tensor(r), o.num_classes).to(torch::kFloat);
+        }), cols);
+  }
+  if (run->opts.model == "infogan") {
+    put("infogan-categories.png", codes_grid(o.info_cat, [&](int64_t r, int64_t) {
+          return torch::cat({torch::one_hot(torch::tensor(r), o.info_cat).to(torch::kFloat),
+                             torch::zeros({o.info_con})});
+        }), cols);
+    for (int64_t j = 0; j < o.info_con; ++j) {
+      // Rows: categories; columns: c_con[j] from -2 to 2 (past the training range of +-1).
+      torch::Tensor z = torch::randn({o.z_dim}, gen);
+      std::vector<torch::Tensor> in;
+      for (int64_t r = 0; r < o.info_cat; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          torch::Tensor con = torch::zeros({o.info_con});
+          con[j] = -2.0 + 4.0 * c / (cols - 1);
+          in.push_back(torch::cat({z, torch::one_hot(torch::tensor(r), o.info_cat).to(torch::kFloat), con}));
+        }
+      put("infogan-continuous-" + std::to_string(j) + ".png", m.sample(torch::stack(in)), cols);
+    }
+  }
+  auto pixels = gan::dataio::read_image_range(run->data, run->manifest, 0, 32);
+  torch::Tensor real = gan::dataio::to_float_nchw(pixels.data(), 32, run->manifest.shape);
+  torch::Tensor rec = m.reconstruct(real);
+  if (rec.defined()) {
+    // Rows alternate: 8 real images, then their reconstructions.
+    std::vector<torch::Tensor> rows;
+    for (int64_t i = 0; i < 32; i += 8) {
+      rows.push_back(real.narrow(0, i, 8));
+      rows.push_back(rec.narrow(0, i, 8));
+    }
+    put("reconstructions.png", torch::cat(rows), 8);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gan::dist::World world(&argc, &argv);
+  return gan::launch::guarded_main("gan_eval", &world, [&]() -> int {
+    CLI::App app{"gan_eval: FD and precision/recall of a checkpoint in a classifier's feature "
+                 "space (run under mpirun to split the work), and its helpers"};
+    app.require_subcommand(0, 1);
+    std::string checkpoint, data, classifier, out;
+    int64_t n = 10000, k = 3;
+    uint64_t seed = 1234;
+    app.add_option("--checkpoint", checkpoint, "checkpoint folder, or a run folder (newest checkpoint)");
+    app.add_option("--data", data, "real images (default: the run's --data)");
+    app.add_option("--classifier", classifier, "classifier (default: the run's --eval-classifier)");
+    app.add_option("--n", n, "generated images (and real ones, at most the data's size)")
+        ->check(CLI::Range(int64_t(5), int64_t(10000000)))
+        ->capture_default_str();
+    app.add_option("--k", k, "neighbours for precision/recall")->check(CLI::Range(1, 100))->capture_default_str();
+    app.add_option("--seed", seed, "noise seed")->capture_default_str();
+    app.add_option("--out", out, "JSON result (default: CHECKPOINT/eval.json)");
+
+    auto* tc = app.add_subcommand("train-classifier", "train the feature classifier on labelled shards");
+    gan::eval::ClassifierTrainOptions co;
+    std::string cls_out;
+    tc->add_option("--data", co.data, "labelled training shards")->required();
+    tc->add_option("--test-data", co.test_data, "held-out shards (default: the last --holdout of --data)");
+    tc->add_option("--holdout", co.holdout, "held-out fraction without --test-data")->capture_default_str();
+    tc->add_option("--epochs", co.epochs, "epochs")->check(CLI::PositiveNumber)->capture_default_str();
+    tc->add_option("--max-images", co.max_images, "use at most this many training images (0: all)")
+        ->capture_default_str();
+    tc->add_option("--seed", co.seed, "seed")->capture_default_str();
+    tc->add_option("--out", cls_out, "classifier file to write")->required();
+
+    auto* sc = app.add_subcommand("sample", "write generated images as an HDF5 shard");
+    std::string s_ckpt, s_out, s_data;
+    int64_t s_n = 1000;
+    sc->add_option("--checkpoint", s_ckpt, "checkpoint or run folder")->required();
+    sc->add_option("--data", s_data, "data the run used (default: its --data), for the image shape");
+    sc->add_option("--n", s_n, "images")->check(CLI::PositiveNumber)->capture_default_str();
+    sc->add_option("--seed", seed, "noise seed")->capture_default_str();
+    sc->add_option("--out", s_out, "shard file (.h5)")->required();
+
+    auto* pc = app.add_subcommand("pictures", "sample grid plus the model's own pictures (PNG)");
+    std::string p_ckpt, p_out, p_data;
+    pc->add_option("--checkpoint", p_ckpt, "checkpoint or run folder")->required();
+    pc->add_option("--data", p_data, "real images (default: the run's --data)");
+    pc->add_option("--seed", seed, "noise seed")->capture_default_str();
+    pc->add_option("--out", p_out, "folder for the PNGs")->required();
+
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+      if (world.is_root()) std::cout << app.help();
+      return 0;
+    } catch (const CLI::ParseError& e) {
+      throw UsageError(e.what());
+    }
+    gan::launch::set_blas_threads(1);
+    torch::set_num_threads(1);
+    if (tc->parsed()) {
+      if (!world.is_root()) return 0;
+      auto r = gan::eval::train_classifier(co, cls_out, [](const std::string& s) {
+        std::cerr << "gan_eval: " << s << std::endl;
+      });
+      nlohmann::json j{{"classifier", cls_out}, {"train_images", r.train_images},
+                       {"test_images", r.test_images}, {"test_accuracy", r.test_accuracy},
+                       {"seconds", r.seconds}};
+      write_json(cls_out + ".json", j);
+      std::cout << j.dump() << std::endl;
+      return 0;
+    }
+    if (sc->parsed()) return world.is_root() ? write_samples(s_ckpt, s_data, s_n, seed, s_out) : 0;
+    if (pc->parsed()) return world.is_root() ? pictures(p_ckpt, p_data, seed, p_out) : 0;
+    if (checkpoint.empty()) throw UsageError("give --checkpoint DIR (or a subcommand; see --help)");
+    return score(world, checkpoint, data, classifier, n, seed, k, out);
+  });
+}

@@ -1,0 +1,163 @@
+#include "launch/train_cli.h"
+
+#include <sstream>
+
+#include "core/errors.h"
+#include "models/model.h"
+
+namespace gan::launch {
+
+void define_train_options(CLI::App& app, train::TrainOptions& o) {
+  auto& m = o.model_opts;
+  app.set_config("--config", "", "read options from a TOML or INI file");
+  app.add_option("--model", o.model, "model to train")
+      ->check(CLI::IsMember(gan::models::model_names()))
+      ->capture_default_str();
+  app.add_option("--data", o.data, "folder of HDF5 shards made by gan_prep")->required();
+  app.add_option("--out", o.out, "run folder (metrics, samples, checkpoints, logs)")->required();
+  auto* steps = app.add_option("--steps", o.steps, "total optimisation steps")
+                    ->check(CLI::PositiveNumber);
+  auto* epochs = app.add_option("--epochs", o.epochs, "train for this many epochs")
+                     ->check(CLI::PositiveNumber);
+  steps->excludes(epochs);
+  app.add_option("--batch-size", o.batch_size, "GLOBAL batch size, split evenly over ranks")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--lr", m.lr_g, "learning rate of G and D")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--lr-d", m.lr_d, "learning rate of D (default: --lr)")->check(CLI::PositiveNumber);
+  app.add_option("--beta1", m.beta1, "Adam beta1")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--beta2", m.beta2, "Adam beta2")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--seed", m.seed, "seed of initialisation, noise and data order")
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "intra-op threads per rank")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--z-dim", m.z_dim, "noise dimension")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--g-width", m.g_width, "base channels of G")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--d-width", m.d_width, "base channels of D")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--norm", m.norm, "normalisation in G and D (sync: SyncBatchNorm over ranks)")
+      ->check(CLI::IsMember({"batch", "sync", "none"}))
+      ->capture_default_str();
+  app.add_option("--init", m.init, "weight initialisation")
+      ->check(CLI::IsMember({"normal", "xavier", "kaiming"}))
+      ->capture_default_str();
+  app.add_option("--noise", m.noise, "noise distribution: N(0,1) or U(-1,1)")
+      ->check(CLI::IsMember({"normal", "uniform"}))
+      ->capture_default_str();
+  app.add_option("--log-every", o.log_every, "steps per metrics line")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--sample-every", o.sample_every, "steps per sample grid (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--checkpoint-every", o.checkpoint_every, "steps per checkpoint (0: at the end)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--keep-checkpoints", o.keep_checkpoints, "checkpoints kept")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--replica-check-every", o.replica_check_every,
+                 "steps between cross-rank parameter digest checks (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--sample-count", o.sample_count, "images in a sample grid")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--eval-images", o.eval_images, "images compared at each sample step")
+      ->check(CLI::Range(2, 100000))
+      ->capture_default_str();
+  app.add_option("--backend", o.backend, "collective backend")
+      ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
+      ->capture_default_str();
+  app.add_option("--device", o.device, "cpu, or cuda (one GPU per local rank, from local rank)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--overlap", o.overlap, "start bucket all-reduces during backward")
+      ->capture_default_str();
+  app.add_option("--grad-compress", o.grad_compress, "gradients travel as fp16/bf16 (fp32 sums)")
+      ->check(CLI::IsMember({"none", "fp16", "bf16"}))
+      ->capture_default_str();
+  app.add_flag("--check-collectives", o.check_collectives,
+               "debug: compare every collective across ranks and name a mismatch");
+  app.add_option("--optimizer", m.optimizer, "optimizer of every network")
+      ->check(CLI::IsMember({"adam", "rmsprop"}))
+      ->capture_default_str();
+  app.add_option("--lr-halve-every", m.lr_halve_every, "halve the learning rates every N steps (0: never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--spectral-norm", m.spectral_norm, "spectral normalisation of D's weights");
+  app.add_option("--label-smoothing", m.label_smoothing, "one-sided: D's target for real images is 1 - s")
+      ->check(CLI::Range(0.0, 0.5))
+      ->capture_default_str();
+  app.add_option("--n-critic", m.n_critic, "wgan, wgan-gp: critic steps per G step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--clip", m.clip, "wgan: critic weight clipping bound")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--gp-lambda", m.gp_lambda, "wgan-gp: gradient penalty weight")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--hidden", m.hidden, "ebgan, began: autoencoder bottleneck size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--margin", m.margin, "ebgan: energy margin")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--pt-weight", m.pt_weight, "ebgan: pull-away term weight (0: off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--gamma", m.gamma, "began: diversity ratio gamma")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--lambda-k", m.lambda_k, "began: learning rate of k_t")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--info-cat", m.info_cat, "infogan: categories of the categorical code")
+      ->check(CLI::Range(2, 1000))
+      ->capture_default_str();
+  app.add_option("--info-con", m.info_con, "infogan: number of continuous codes")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--lambda-cat", m.lambda_cat, "infogan: weight of the categorical information term")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--lambda-con", m.lambda_con, "infogan: weight of the continuous information term")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--eval-classifier", o.eval_classifier,
+                 "classifier from `gan_eval train-classifier`: adds the Frechet distance in its "
+                 "feature space to eval.jsonl")
+      ->capture_default_str();
+  app.add_flag("--debug-trace", o.debug_trace,
+               "every rank writes its raw per-step metrics to log/trace-rank-R.jsonl");
+  app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
+}
+
+void resolve_train_options(CLI::App& app, train::TrainOptions& o) {
+  for (const auto& [key, value] : models::model_defaults(o.model))
+    if (app.count("--" + key) == 0) app.get_option("--" + key)->default_val(value);
+  // Record the resolved value, so config.toml and the rank agreement see it.
+  if (app.count("--lr-d") == 0) app.get_option("--lr-d")->default_val(o.model_opts.lr_g);
+}
+
+train::TrainOptions options_from_config(const std::string& config_text) {
+  train::TrainOptions o;
+  CLI::App app;
+  define_train_options(app, o);
+  // Options that were never set are recorded as `key=""`; they must stay unset (an empty
+  // --epochs would fail its check, and --steps excludes --epochs).
+  std::istringstream raw(config_text);
+  std::string line, kept;
+  while (std::getline(raw, line))
+    if (line.size() < 3 || line.compare(line.size() - 3, 3, "=\"\"") != 0) kept += line + "\n";
+  std::istringstream in(kept);
+  try {
+    app.parse_from_stream(in);
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(std::string("the run's recorded config does not parse: ") + e.what());
+  }
+  o.config_text = config_text;
+  return o;
+}
+
+}  // namespace gan::launch

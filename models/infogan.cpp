@@ -1,0 +1,97 @@
+// InfoGAN: Chen, Duan, Houthooft, Schulman, Sutskever, Abbeel, "InfoGAN: Interpretable
+// Representation Learning by Information Maximizing GANs", NeurIPS 2016. G gets z plus a
+// categorical code c_cat (one-hot, uniform over K) and continuous codes c_con ~ U(-1, 1); a
+// head Q on D's trunk predicts them. With the variational bound on I(c; G(z, c)):
+//   L_D = L_D^GAN + lambda_cat * CE(Q_cat(x~), c_cat) + lambda_con * ||Q_con(x~) - c_con||^2
+//   L_G = L_G^GAN + lambda_cat * CE(Q_cat(x~), c_cat) + lambda_con * ||Q_con(x~) - c_con||^2
+// (x~ = G(z, c); a fixed-variance Gaussian for c_con, so its log-likelihood is a squared error).
+// Q is trained in the D step on detached fakes and G in the G step, with D and Q frozen.
+#include <torch/torch.h>
+
+#include "models/adversarial.h"
+#include "models/registry.h"
+
+namespace gan::models {
+namespace F = torch::nn::functional;
+namespace {
+
+// D's trunk with two heads: the real/fake logit and Q's code predictions.
+class InfoDiscriminatorImpl : public torch::nn::Module {
+ public:
+  InfoDiscriminatorImpl(const ConvNetSpec& spec, int64_t codes) : d(spec, 1) {
+    register_module("d", d);
+    q = register_module("q", torch::nn::Linear(d->feature_size(), codes));
+  }
+  // Logits; the codes Q predicts for the same images go to *q_out.
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* q_out) {
+    torch::Tensor f = d->features(x);
+    *q_out = q->forward(f);
+    return d->head(f);
+  }
+  DcganDiscriminator d;
+  torch::nn::Linear q{nullptr};
+};
+TORCH_MODULE(InfoDiscriminator);
+
+class Infogan : public AdversarialModel {
+ public:
+  Infogan(const ModelOptions& o, dist::Collectives& c, DcganGenerator g, InfoDiscriminator d)
+      : AdversarialModel("infogan", o, c, torch::nn::AnyModule(g), torch::nn::AnyModule(d),
+                         GanLoss::kNonSaturating),
+        info_d_(d) {}
+
+  // [z | one-hot c_cat | c_con]
+  torch::Tensor noise(int64_t n, torch::Generator& gen) const override {
+    torch::Tensor z = ModelBase::noise(n, gen);
+    torch::Tensor cat = torch::randint(opts_.info_cat, {n}, gen, torch::kLong);
+    torch::Tensor con = torch::rand({n, opts_.info_con}, gen) * 2 - 1;
+    return torch::cat({z, torch::one_hot(cat, opts_.info_cat).to(torch::kFloat), con}, 1);
+  }
+
+ protected:
+  torch::Tensor fake_condition(const torch::Tensor& g_in) override {
+    return g_in.narrow(1, opts_.z_dim, opts_.info_cat + opts_.info_con);
+  }
+  // The codes are not shown to D; Q's prediction for the last images seen is kept for the loss.
+  torch::Tensor discriminate(const torch::Tensor& x, const torch::Tensor& codes) override {
+    torch::Tensor q;
+    torch::Tensor out = info_d_->forward(x, &q);
+    if (codes.defined()) last_q_ = q;
+    return out;
+  }
+  torch::Tensor d_loss(const DInputs& in, StepMetrics& m) override {
+    return AdversarialModel::d_loss(in, m) + info_loss(in.fake_cond, m);
+  }
+  torch::Tensor g_loss(const GInputs& in, StepMetrics& m) override {
+    StepMetrics unused;  // the D step already logged the information terms
+    return AdversarialModel::g_loss(in, m) + info_loss(fake_condition(in.g_in), unused);
+  }
+
+ private:
+  torch::Tensor info_loss(const torch::Tensor& codes, StepMetrics& m) {
+    const int64_t k = opts_.info_cat;
+    torch::Tensor target = codes.narrow(1, 0, k).argmax(1);
+    torch::Tensor ce = F::cross_entropy(last_q_.narrow(1, 0, k), target);
+    torch::Tensor mse = (last_q_.narrow(1, k, opts_.info_con) - codes.narrow(1, k, opts_.info_con))
+                            .pow(2).sum(1).mean();
+    m.add("info_cat_ce", ce.item<double>());
+    m.add("info_con_mse", mse.item<double>());
+    m.add("info_cat_acc", (last_q_.narrow(1, 0, k).argmax(1) == target).to(torch::kDouble).mean().item<double>());
+    return opts_.lambda_cat * ce + opts_.lambda_con * mse;
+  }
+
+  InfoDiscriminator info_d_;
+  torch::Tensor last_q_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_infogan(const ModelOptions& o, dist::Collectives& coll) {
+  DcganGenerator g(g_spec(o, coll, o.z_dim + o.info_cat + o.info_con));
+  InfoDiscriminator d(d_spec(o, coll), o.info_cat + o.info_con);
+  init_weights(*g, o.init);
+  init_weights(*d, o.init);
+  return std::make_unique<Infogan>(o, coll, g, d);
+}
+
+}  // namespace gan::models

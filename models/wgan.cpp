@@ -1,0 +1,40 @@
+// WGAN: Arjovsky, Chintala, Bottou, "Wasserstein Generative Adversarial Networks", ICML 2017.
+// A critic without sigmoid estimates W(P_r, P_g) under a Lipschitz bound kept by clipping
+// every critic weight to [-c, c] after each critic step (Algorithm 1: RMSProp, lr 5e-5,
+// n_critic = 5, c = 0.01; model_defaults() sets these):
+//   L_critic = E[D(G(z))] - E[D(x)],  L_G = -E[D(G(z))]
+// Each of the n_critic steps takes its own 1/n_critic slice of the rank's real batch.
+#include <torch/torch.h>
+
+#include "models/adversarial.h"
+#include "models/registry.h"
+
+namespace gan::models {
+namespace {
+
+class Wgan : public AdversarialModel {
+ public:
+  Wgan(const ModelOptions& o, dist::Collectives& c, DcganPair nets)
+      : AdversarialModel("wgan", o, c, nets.g, nets.d, GanLoss::kWasserstein, o.n_critic) {}
+
+ protected:
+  void after_d_step(StepMetrics& m) override {
+    torch::NoGradGuard no_grad;
+    double max_abs = 0;
+    for (auto& p : d_.ptr()->parameters()) {
+      p.clamp_(-opts_.clip, opts_.clip);
+      max_abs = std::max(max_abs, p.abs().max().item<double>());
+    }
+    // The largest |w| after clipping, over every critic step: the bound the test checks.
+    m.add("max_critic_abs_weight", max_abs);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_wgan(const ModelOptions& o, dist::Collectives& coll) {
+  auto nets = make_dcgan_pair(o, g_spec(o, coll, o.z_dim), d_spec(o, coll));
+  return std::make_unique<Wgan>(o, coll, nets);
+}
+
+}  // namespace gan::models

@@ -1,0 +1,41 @@
+// SyncBatchNorm on real ranks: each rank normalises its rows of a batch, and the result (output,
+// input gradient, summed parameter gradients, running statistics) is BatchNorm on the whole batch.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "dist/data_parallel.h"
+#include "dist/mpi_communicator.h"
+#include "dist/sync_batchnorm.h"
+#include "tests/mpi/world_access.h"
+
+using namespace gan;
+using gan::test::g_world;
+
+TEST(SyncBatchNorm, RanksTogetherEqualBatchNormOnTheWholeBatch) {
+  dist::MpiCommunicator comm(*g_world);
+  dist::DataParallel dp(comm);
+  const int r = g_world->rank(), n = g_world->size();
+  const int64_t per = 3, c = 4;
+  torch::manual_seed(11);  // the same full batch and loss weights on every rank
+  auto full = torch::randn({per * n, c, 5, 5}) * 2 + 0.5;
+  auto weights = torch::randn({per * n, c, 5, 5});
+
+  torch::nn::BatchNorm2d plain(c);
+  auto xf = full.clone().requires_grad_(true);
+  auto yf = plain->forward(xf);  // one training forward: running statistics updated once
+  (yf * weights).sum().backward();
+
+  dist::SyncBatchNorm2d sync(c, &dp);
+  auto x = full.narrow(0, r * per, per).clone().requires_grad_(true);
+  auto y = sync->forward(x);
+  (y * weights.narrow(0, r * per, per)).sum().backward();
+
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::allclose(y, yf.narrow(0, r * per, per), 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(x.grad(), xf.grad().narrow(0, r * per, per), 1e-3, 1e-5));
+  auto wsum = dp.allreduce_sum(sync->weight.grad()), bsum = dp.allreduce_sum(sync->bias.grad());
+  EXPECT_TRUE(torch::allclose(wsum, plain->weight.grad(), 1e-3, 1e-4));
+  EXPECT_TRUE(torch::allclose(bsum, plain->bias.grad(), 1e-3, 1e-4));
+  EXPECT_TRUE(torch::allclose(sync->running_mean, plain->running_mean, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(sync->running_var, plain->running_var, 1e-5, 1e-6));
+}
