@@ -1,7 +1,7 @@
 // All-reduce microbenchmark, 4 KB to 256 MB: raw MPI_Allreduce and raw MPI_Iallreduce+Wait
 // against the Reducer's path (gradients as bucket views, non-blocking all-reduce per bucket,
-// average), interleaved size by size so all see the same machine. Prints and writes CSV with algbw and busbw as nccl-tests
-// defines them: algbw = bytes / time, busbw = algbw * 2 (n - 1) / n.
+// average), interleaved size by size so all see the same machine. Prints and writes CSV with algbw
+// and busbw as nccl-tests defines them: algbw = bytes / time, busbw = algbw * 2 (n - 1) / n.
 #include <mpi.h>
 #include <torch/torch.h>
 
@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
             << bus[k] << "\n";
       }
       std::printf("%10lld %12.1f %12.1f %12.1f %10.2f %10.2f %10.2f %8.2f\n",
-                  static_cast<long long>(bytes), m[0] * 1e6, m[1] * 1e6, m[2] * 1e6, bus[0],
-                  bus[1], bus[2], bus[1] / bus[0]);
+                  static_cast<long long>(bytes), m[0] * 1e6, m[1] * 1e6, m[2] * 1e6, bus[0], bus[1],
+                  bus[2], bus[1] / bus[0]);
     }
   }
   return 0;

@@ -64,9 +64,10 @@ int main(int argc, char** argv) {
     for (int64_t s = 0; s < steps; ++s) checksum += loader.next().images[0][0][0][0].item<float>();
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("{\"images\": %lld, \"batch\": %lld, \"seconds\": %.3f, \"images_per_s\": %.0f, "
-              "\"rss_before_mb\": %.1f, \"peak_rss_mb\": %.1f, \"checksum\": %.3f}\n",
-              static_cast<long long>(steps * batch), static_cast<long long>(batch), secs,
-              steps * batch / secs, rss_before / 1024.0, status_kb("VmHWM:") / 1024.0, checksum);
+  std::printf(
+      "{\"images\": %lld, \"batch\": %lld, \"seconds\": %.3f, \"images_per_s\": %.0f, "
+      "\"rss_before_mb\": %.1f, \"peak_rss_mb\": %.1f, \"checksum\": %.3f}\n",
+      static_cast<long long>(steps * batch), static_cast<long long>(batch), secs,
+      steps * batch / secs, rss_before / 1024.0, status_kb("VmHWM:") / 1024.0, checksum);
   return 0;
 }

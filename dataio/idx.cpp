@@ -61,8 +61,8 @@ IdxImages read_idx_images(const std::string& path) {
                     std::to_string(out.cols));
   out.pixels.resize(static_cast<size_t>(out.count * out.rows * out.cols));
   f.read(out.pixels.data(), out.pixels.size());
-  if (!f.at_end()) throw DataError(path + ": trailing bytes after " + std::to_string(out.count) +
-                                   " images");
+  if (!f.at_end())
+    throw DataError(path + ": trailing bytes after " + std::to_string(out.count) + " images");
   return out;
 }
 
@@ -75,7 +75,8 @@ std::vector<int64_t> read_idx_labels(const std::string& path) {
   uint32_t n = f.be32();
   std::vector<uint8_t> raw(n);
   f.read(raw.data(), n);
-  if (!f.at_end()) throw DataError(path + ": trailing bytes after " + std::to_string(n) + " labels");
+  if (!f.at_end())
+    throw DataError(path + ": trailing bytes after " + std::to_string(n) + " labels");
   return std::vector<int64_t>(raw.begin(), raw.end());
 }
 

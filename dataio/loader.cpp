@@ -34,8 +34,8 @@ class BlockReader {
 
   // Copies image `index` (and its labels) into the destinations.
   void get(int64_t index, uint8_t* image, int64_t* labels) {
-    size_t s = static_cast<size_t>(
-        std::upper_bound(starts_.begin(), starts_.end(), index) - starts_.begin() - 1);
+    size_t s = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), index) -
+                                   starts_.begin() - 1);
     int64_t local = index - starts_[s];
     int64_t block_start = local / m_.chunk_images * m_.chunk_images;
     const Block& b = block(s, block_start);

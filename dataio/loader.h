@@ -21,8 +21,8 @@ struct LoaderOptions {
   SamplerOptions sampler;
   int64_t start_step = 0;  // the loader's position: a resumed run starts where it stopped
   int64_t end_step = 0;
-  int prefetch = 4;        // batches kept ready
-  bool pin_memory = false; // page-locked batches, for asynchronous copies to a GPU
+  int prefetch = 4;         // batches kept ready
+  bool pin_memory = false;  // page-locked batches, for asynchronous copies to a GPU
 };
 
 class Loader {

@@ -124,7 +124,8 @@ ShardSetWriter::~ShardSetWriter() = default;
 void ShardSetWriter::add(const uint8_t* image, const int64_t* labels) {
   const int64_t bytes = m_.shape.bytes();
   pending_images_.insert(pending_images_.end(), image, image + bytes);
-  if (m_.label_dims > 0) pending_labels_.insert(pending_labels_.end(), labels, labels + m_.label_dims);
+  if (m_.label_dims > 0)
+    pending_labels_.insert(pending_labels_.end(), labels, labels + m_.label_dims);
   for (int64_t i = 0; i < bytes; ++i) {
     double v = image[i] / 255.0;
     sum_[i % m_.shape.c] += v;

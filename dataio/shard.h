@@ -17,9 +17,9 @@ struct ImageShape {
 };
 
 struct Recipe {
-  std::string source;                   // "idx", "celeba", ...
-  std::array<int64_t, 4> crop_box{};   // y, x, h, w in the source image (zeros: no crop)
-  std::string filter = "none";          // resize filter, "none" when images were not resized
+  std::string source;                 // "idx", "celeba", ...
+  std::array<int64_t, 4> crop_box{};  // y, x, h, w in the source image (zeros: no crop)
+  std::string filter = "none";        // resize filter, "none" when images were not resized
 };
 
 class ShardWriter {

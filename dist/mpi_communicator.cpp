@@ -48,12 +48,18 @@ MPI_Op sum_op(const torch::Tensor& t) {
 MPI_Datatype mpi_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
     case torch::kHalf:
-    case torch::kBFloat16: return mpi16().type;
-    case torch::kFloat: return MPI_FLOAT;
-    case torch::kDouble: return MPI_DOUBLE;
-    case torch::kInt64: return MPI_INT64_T;
-    case torch::kInt32: return MPI_INT32_T;
-    case torch::kUInt8: return MPI_UINT8_T;
+    case torch::kBFloat16:
+      return mpi16().type;
+    case torch::kFloat:
+      return MPI_FLOAT;
+    case torch::kDouble:
+      return MPI_DOUBLE;
+    case torch::kInt64:
+      return MPI_INT64_T;
+    case torch::kInt32:
+      return MPI_INT32_T;
+    case torch::kUInt8:
+      return MPI_UINT8_T;
     default:
       throw DistError(std::string("MPI backend: unsupported dtype ") +
                       std::string(c10::toString(t.scalar_type())));
@@ -111,9 +117,9 @@ std::unique_ptr<Work> MpiCommunicator::allreduce_sum_async(torch::Tensor& t) {
   int n = checked_count(t);
   MPI_Request req = MPI_REQUEST_NULL;
   if (world_.size() > 1 && n > 0) {
-    check(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD,
-                         &req),
-          "MPI_Iallreduce");
+    check(
+        MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD, &req),
+        "MPI_Iallreduce");
   }
   return std::make_unique<MpiWork>(t, req);
 }

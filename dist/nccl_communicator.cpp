@@ -15,8 +15,7 @@ namespace gan::dist {
 namespace {
 
 void cuda_check(cudaError_t rc, const char* what) {
-  if (rc != cudaSuccess)
-    throw DistError(std::string(what) + " failed: " + cudaGetErrorString(rc));
+  if (rc != cudaSuccess) throw DistError(std::string(what) + " failed: " + cudaGetErrorString(rc));
 }
 
 void nccl_check(ncclResult_t rc, const char* what) {
@@ -25,14 +24,22 @@ void nccl_check(ncclResult_t rc, const char* what) {
 
 ncclDataType_t nccl_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
-    case torch::kFloat: return ncclFloat32;
-    case torch::kDouble: return ncclFloat64;
-    case torch::kHalf: return ncclFloat16;
-    case torch::kBFloat16: return ncclBfloat16;
-    case torch::kInt64: return ncclInt64;
-    case torch::kInt32: return ncclInt32;
-    case torch::kUInt8: return ncclUint8;
-    default: throw DistError("NCCL backend: unsupported dtype");
+    case torch::kFloat:
+      return ncclFloat32;
+    case torch::kDouble:
+      return ncclFloat64;
+    case torch::kHalf:
+      return ncclFloat16;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kInt64:
+      return ncclInt64;
+    case torch::kInt32:
+      return ncclInt32;
+    case torch::kUInt8:
+      return ncclUint8;
+    default:
+      throw DistError("NCCL backend: unsupported dtype");
   }
 }
 
@@ -94,9 +101,9 @@ class NcclCommunicator final : public Communicator {
   std::unique_ptr<Work> allreduce_sum_async(torch::Tensor& t) override {
     require_cuda(t);
     order_after_compute();
-    nccl_check(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), ncclSum, comm_,
-                             stream_),
-               "ncclAllReduce");
+    nccl_check(
+        ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), ncclSum, comm_, stream_),
+        "ncclAllReduce");
     return finish(t);
   }
   void allreduce_sum(torch::Tensor& t) override { allreduce_sum_async(t)->wait(); }
@@ -104,9 +111,9 @@ class NcclCommunicator final : public Communicator {
   void broadcast(torch::Tensor& t, int root) override {
     require_cuda(t);
     order_after_compute();
-    nccl_check(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root, comm_,
-                             stream_),
-               "ncclBroadcast");
+    nccl_check(
+        ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root, comm_, stream_),
+        "ncclBroadcast");
     finish(t)->wait();
   }
 
@@ -117,9 +124,9 @@ class NcclCommunicator final : public Communicator {
     for (auto d : src.sizes()) shape.push_back(d);
     torch::Tensor out = torch::empty(shape, src.options());
     order_after_compute();
-    nccl_check(ncclAllGather(src.data_ptr(), out.data_ptr(), src.numel(), nccl_type(src), comm_,
-                             stream_),
-               "ncclAllGather");
+    nccl_check(
+        ncclAllGather(src.data_ptr(), out.data_ptr(), src.numel(), nccl_type(src), comm_, stream_),
+        "ncclAllGather");
     finish(out)->wait();
     return out;
   }

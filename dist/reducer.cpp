@@ -89,7 +89,8 @@ Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions o
     for (auto& b : buckets_)
       for (size_t i = 0; i < b->params.size(); ++i) {
         auto& p = params_[b->params[i]];
-        auto view = b->flat.narrow(0, b->offsets[i], b->offsets[i + 1] - b->offsets[i]).view(p.sizes());
+        auto view =
+            b->flat.narrow(0, b->offsets[i], b->offsets[i + 1] - b->offsets[i]).view(p.sizes());
         if (p.grad().defined()) view.copy_(p.grad());
         p.mutable_grad() = view;
       }

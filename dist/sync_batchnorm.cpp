@@ -47,7 +47,12 @@ struct SyncBnFunction : torch::autograd::Function<SyncBnFunction> {
       torch::Tensor g_dy_xhat = global.narrow(0, c, c).view(shape) / n;
       dx = (weight * invstd).view(shape) * (dy - g_dy - xhat * g_dy_xhat);
     }
-    return {dx, sum_dy_xhat, sum_dy, torch::Tensor(), torch::Tensor(), torch::Tensor(),
+    return {dx,
+            sum_dy_xhat,
+            sum_dy,
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
             torch::Tensor()};
   }
 };
@@ -73,8 +78,8 @@ torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weigh
     var = (global.narrow(0, c, c) / double(count) - mean.pow(2)).clamp_min(0);
   }
   torch::Tensor invstd = (var + eps).rsqrt().to(x.scalar_type());
-  torch::Tensor y = SyncBnFunction::apply(x, weight, bias, mean.to(x.scalar_type()), invstd,
-                                          count, reinterpret_cast<int64_t>(&coll));
+  torch::Tensor y = SyncBnFunction::apply(x, weight, bias, mean.to(x.scalar_type()), invstd, count,
+                                          reinterpret_cast<int64_t>(&coll));
   if (global_mean) *global_mean = mean;
   if (global_var) *global_var = var;
   if (global_count) *global_count = count;
@@ -97,12 +102,14 @@ torch::Tensor SyncBatchNorm2dImpl::forward(const torch::Tensor& x) {
         torch::nn::functional::BatchNormFuncOptions().weight(weight).bias(bias).eps(eps_));
   torch::Tensor mean, var;
   int64_t n = 0;
-  torch::Tensor y = sync_batch_norm(x, weight, bias, coll_ ? *coll_ : local_, eps_, &mean, &var, &n);
+  torch::Tensor y =
+      sync_batch_norm(x, weight, bias, coll_ ? *coll_ : local_, eps_, &mean, &var, &n);
   torch::NoGradGuard no_grad;
   // Same update as BatchNorm (unbiased variance); identical on every rank by construction.
   running_mean.mul_(1 - momentum_).add_(momentum_ * mean.to(running_mean.scalar_type()));
   running_var.mul_(1 - momentum_)
-      .add_(momentum_ * (var * (double(n) / std::max<int64_t>(n - 1, 1))).to(running_var.scalar_type()));
+      .add_(momentum_ *
+            (var * (double(n) / std::max<int64_t>(n - 1, 1))).to(running_var.scalar_type()));
   return y;
 }
 

@@ -19,11 +19,11 @@ namespace fs = std::filesystem;
 struct FeatureExtractor::Net : nn::Module {
   Net(int64_t channels, int64_t classes) : channels(channels), classes(classes) {
     trunk = register_module(
-        "trunk", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(channels, 16, 3).padding(1)),
-                                nn::ReLU(), nn::MaxPool2d(2),
-                                nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1)), nn::ReLU(),
-                                nn::MaxPool2d(2), nn::AdaptiveAvgPool2d(4), nn::Flatten(),
-                                nn::Linear(32 * 16, 128), nn::ReLU()));
+        "trunk",
+        nn::Sequential(nn::Conv2d(nn::Conv2dOptions(channels, 16, 3).padding(1)), nn::ReLU(),
+                       nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1)),
+                       nn::ReLU(), nn::MaxPool2d(2), nn::AdaptiveAvgPool2d(4), nn::Flatten(),
+                       nn::Linear(32 * 16, 128), nn::ReLU()));
     head = register_module("head", nn::Linear(128, classes));
   }
   torch::Tensor forward(const torch::Tensor& x) { return head->forward(trunk->forward(x)); }
@@ -43,8 +43,7 @@ struct LabelledSet {
 LabelledSet read_set(const std::string& dir, int64_t first, int64_t n, const dataio::Manifest& m) {
   std::vector<int64_t> labels;
   auto pixels = dataio::read_image_range(dir, m, first, n, &labels);
-  return {dataio::to_float_nchw(pixels.data(), n, m.shape),
-          torch::tensor(labels, torch::kLong)};
+  return {dataio::to_float_nchw(pixels.data(), n, m.shape), torch::tensor(labels, torch::kLong)};
 }
 
 }  // namespace
@@ -59,8 +58,10 @@ FeatureExtractor FeatureExtractor::load(const std::string& path) {
     f.net_ = std::make_shared<Net>(meta[0].item<int64_t>(), meta[1].item<int64_t>());
     f.net_->load(ar);
   } catch (const c10::Error& e) {
-    throw UsageError("classifier " + path + " is unreadable (make one with gan_eval "
-                     "train-classifier): " + e.what_without_backtrace());
+    throw UsageError("classifier " + path +
+                     " is unreadable (make one with gan_eval "
+                     "train-classifier): " +
+                     e.what_without_backtrace());
   }
   f.net_->eval();
   return f;
@@ -72,12 +73,14 @@ int64_t FeatureExtractor::channels() const { return net_->channels; }
 torch::Tensor FeatureExtractor::features(const torch::Tensor& images) const {
   torch::NoGradGuard no_grad;
   if (images.dim() != 4 || images.size(1) != net_->channels)
-    throw UsageError("the classifier takes " + std::to_string(net_->channels) +
-                     "-channel images, not " + (images.dim() == 4 ? std::to_string(images.size(1)) : std::string("non-NCHW")));
+    throw UsageError(
+        "the classifier takes " + std::to_string(net_->channels) + "-channel images, not " +
+        (images.dim() == 4 ? std::to_string(images.size(1)) : std::string("non-NCHW")));
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < images.size(0); i += kEvalBatch)
-    out.push_back(net_->trunk->forward(
-        images.narrow(0, i, std::min(kEvalBatch, images.size(0) - i)).to(torch::kCPU).to(torch::kFloat)));
+    out.push_back(net_->trunk->forward(images.narrow(0, i, std::min(kEvalBatch, images.size(0) - i))
+                                           .to(torch::kCPU)
+                                           .to(torch::kFloat)));
   return torch::cat(out);
 }
 
@@ -101,7 +104,8 @@ ClassifierReport train_classifier(const ClassifierTrainOptions& o, const std::st
     test = read_set(o.data, total - n_test, n_test, m);
   } else {
     auto tm = dataio::Manifest::load(o.test_data);
-    if (!(tm.shape == m.shape)) throw DataError(o.test_data + ": image shape differs from " + o.data);
+    if (!(tm.shape == m.shape))
+      throw DataError(o.test_data + ": image shape differs from " + o.data);
     train = read_set(o.data, 0, total, m);
     test = read_set(o.test_data, 0, tm.total, tm);
   }
@@ -138,13 +142,15 @@ ClassifierReport train_classifier(const ClassifierTrainOptions& o, const std::st
   ClassifierReport r;
   r.train_images = n;
   r.test_images = test.images.size(0);
-  r.test_accuracy = fx.predict(test.images).eq(test.labels).to(torch::kDouble).mean().item<double>();
+  r.test_accuracy =
+      fx.predict(test.images).eq(test.labels).to(torch::kDouble).mean().item<double>();
 
   torch::serialize::OutputArchive ar;
   net->save(ar);
   ar.write("classifier_meta", torch::tensor({m.shape.c, m.num_classes}, torch::kLong));
   const std::string tmp = out_path + ".tmp";
-  if (fs::path(out_path).has_parent_path()) fs::create_directories(fs::path(out_path).parent_path());
+  if (fs::path(out_path).has_parent_path())
+    fs::create_directories(fs::path(out_path).parent_path());
   ar.save_to(tmp);
   fs::rename(tmp, out_path);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -11,8 +11,8 @@
 namespace gan::eval {
 
 struct ClassifierTrainOptions {
-  std::string data;        // shard folder with integer labels
-  std::string test_data;   // held-out shard folder; empty: the last `holdout` of `data`
+  std::string data;       // shard folder with integer labels
+  std::string test_data;  // held-out shard folder; empty: the last `holdout` of `data`
   double holdout = 0.1;
   int64_t epochs = 3;
   int64_t batch_size = 128;

@@ -53,7 +53,8 @@ double coverage(const torch::Tensor& query, const torch::Tensor& manifold,
                 const torch::Tensor& radii) {
   int64_t inside = 0;
   for (int64_t i = 0; i < query.size(0); i += kChunk) {
-    torch::Tensor d = torch::cdist(query.narrow(0, i, std::min(kChunk, query.size(0) - i)), manifold);
+    torch::Tensor d =
+        torch::cdist(query.narrow(0, i, std::min(kChunk, query.size(0) - i)), manifold);
     inside += (d <= radii.unsqueeze(0)).any(1).sum().item<int64_t>();
   }
   return double(inside) / double(query.size(0));

@@ -16,8 +16,7 @@ double rmse(const torch::Tensor& a, const torch::Tensor& b) {
 
 }  // namespace
 
-ImageStatsDistance image_stats_distance(const torch::Tensor& generated,
-                                        const torch::Tensor& real) {
+ImageStatsDistance image_stats_distance(const torch::Tensor& generated, const torch::Tensor& real) {
   torch::NoGradGuard no_grad;
   ImageStatsDistance d;
   d.histogram_l1 = (pixel_histogram(generated) - pixel_histogram(real)).abs().sum().item<double>();

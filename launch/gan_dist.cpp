@@ -1,7 +1,6 @@
 // gan_dist: trains a GAN data-parallel over MPI ranks. Parses and validates options (from the
 // command line or a TOML/INI file), then hands over to the Trainer.
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 

@@ -3,9 +3,9 @@
 // and the features are all-gathered), trains that classifier, writes generated images as a
 // shard, and draws the model-specific pictures (cGAN class rows, InfoGAN traversals, VAE
 // reconstructions).
-#include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -83,7 +83,12 @@ torch::Tensor generate(gan::models::Model& model, int64_t total, int64_t first, 
 }
 
 torch::Tensor to_uint8_nhwc(const torch::Tensor& x) {
-  return ((x + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+  return ((x + 1) * 127.5)
+      .round()
+      .clamp(0, 255)
+      .to(torch::kUInt8)
+      .permute({0, 2, 3, 1})
+      .contiguous();
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {
@@ -139,17 +144,24 @@ int score(gan::dist::World& world, const std::string& checkpoint, const std::str
 
   double fd = gan::eval::frechet_distance(f_fake, f_real);
   auto pr = gan::eval::precision_recall(f_real, f_fake, k);
-  nlohmann::json j{{"checkpoint", run->folder}, {"model", run->opts.model},
+  nlohmann::json j{{"checkpoint", run->folder},
+                   {"model", run->opts.model},
                    {"step", gan::train::CheckpointStore::read_meta(run->folder).step},
-                   {"generated", n}, {"real", n_real}, {"fd", fd}, {"precision", pr.precision},
-                   {"recall", pr.recall}, {"k", k}, {"ranks", ws}, {"seed", seed}};
+                   {"generated", n},
+                   {"real", n_real},
+                   {"fd", fd},
+                   {"precision", pr.precision},
+                   {"recall", pr.recall},
+                   {"k", k},
+                   {"ranks", ws},
+                   {"seed", seed}};
   std::cout << j.dump() << std::endl;
   write_json(out_json.empty() ? (fs::path(run->folder) / "eval.json").string() : out_json, j);
   return 0;
 }
 
 int write_samples(const std::string& checkpoint, const std::string& data, int64_t n, uint64_t seed,
-           const std::string& out) {
+                  const std::string& out) {
   auto run = load_run(checkpoint, data);
   torch::Tensor images = to_uint8_nhwc(generate(*run->model, n, 0, n, seed));
   gan::dataio::Recipe recipe;
@@ -188,15 +200,22 @@ int pictures(const std::string& checkpoint, const std::string& data, uint64_t se
     return m.sample(torch::stack(in));
   };
   if (run->opts.model == "cgan") {
-    put("class-rows.png", codes_grid(o.num_classes, [&](int64_t r, int64_t) {
-          return torch::one_hot(torch::tensor(r), o.num_classes).to(torch::kFloat);
-        }), cols);
+    put("class-rows.png",
+        codes_grid(o.num_classes,
+                   [&](int64_t r, int64_t) {
+                     return torch::one_hot(torch::tensor(r), o.num_classes).to(torch::kFloat);
+                   }),
+        cols);
   }
   if (run->opts.model == "infogan") {
-    put("infogan-categories.png", codes_grid(o.info_cat, [&](int64_t r, int64_t) {
-          return torch::cat({torch::one_hot(torch::tensor(r), o.info_cat).to(torch::kFloat),
-                             torch::zeros({o.info_con})});
-        }), cols);
+    put("infogan-categories.png",
+        codes_grid(o.info_cat,
+                   [&](int64_t r, int64_t) {
+                     return torch::cat(
+                         {torch::one_hot(torch::tensor(r), o.info_cat).to(torch::kFloat),
+                          torch::zeros({o.info_con})});
+                   }),
+        cols);
     for (int64_t j = 0; j < o.info_con; ++j) {
       // Rows: categories; columns: c_con[j] from -2 to 2 (past the training range of +-1).
       torch::Tensor z = torch::randn({o.z_dim}, gen);
@@ -205,7 +224,8 @@ int pictures(const std::string& checkpoint, const std::string& data, uint64_t se
         for (int64_t c = 0; c < cols; ++c) {
           torch::Tensor con = torch::zeros({o.info_con});
           con[j] = -2.0 + 4.0 * c / (cols - 1);
-          in.push_back(torch::cat({z, torch::one_hot(torch::tensor(r), o.info_cat).to(torch::kFloat), con}));
+          in.push_back(
+              torch::cat({z, torch::one_hot(torch::tensor(r), o.info_cat).to(torch::kFloat), con}));
         }
       put("infogan-continuous-" + std::to_string(j) + ".png", m.sample(torch::stack(in)), cols);
     }
@@ -230,29 +250,38 @@ int pictures(const std::string& checkpoint, const std::string& data, uint64_t se
 int main(int argc, char** argv) {
   gan::dist::World world(&argc, &argv);
   return gan::launch::guarded_main("gan_eval", &world, [&]() -> int {
-    CLI::App app{"gan_eval: FD and precision/recall of a checkpoint in a classifier's feature "
-                 "space (run under mpirun to split the work), and its helpers"};
+    CLI::App app{
+        "gan_eval: FD and precision/recall of a checkpoint in a classifier's feature "
+        "space (run under mpirun to split the work), and its helpers"};
     app.require_subcommand(0, 1);
     std::string checkpoint, data, classifier, out;
     int64_t n = 10000, k = 3;
     uint64_t seed = 1234;
-    app.add_option("--checkpoint", checkpoint, "checkpoint folder, or a run folder (newest checkpoint)");
+    app.add_option("--checkpoint", checkpoint,
+                   "checkpoint folder, or a run folder (newest checkpoint)");
     app.add_option("--data", data, "real images (default: the run's --data)");
     app.add_option("--classifier", classifier, "classifier (default: the run's --eval-classifier)");
     app.add_option("--n", n, "generated images (and real ones, at most the data's size)")
         ->check(CLI::Range(int64_t(5), int64_t(10000000)))
         ->capture_default_str();
-    app.add_option("--k", k, "neighbours for precision/recall")->check(CLI::Range(1, 100))->capture_default_str();
+    app.add_option("--k", k, "neighbours for precision/recall")
+        ->check(CLI::Range(1, 100))
+        ->capture_default_str();
     app.add_option("--seed", seed, "noise seed")->capture_default_str();
     app.add_option("--out", out, "JSON result (default: CHECKPOINT/eval.json)");
 
-    auto* tc = app.add_subcommand("train-classifier", "train the feature classifier on labelled shards");
+    auto* tc =
+        app.add_subcommand("train-classifier", "train the feature classifier on labelled shards");
     gan::eval::ClassifierTrainOptions co;
     std::string cls_out;
     tc->add_option("--data", co.data, "labelled training shards")->required();
-    tc->add_option("--test-data", co.test_data, "held-out shards (default: the last --holdout of --data)");
-    tc->add_option("--holdout", co.holdout, "held-out fraction without --test-data")->capture_default_str();
-    tc->add_option("--epochs", co.epochs, "epochs")->check(CLI::PositiveNumber)->capture_default_str();
+    tc->add_option("--test-data", co.test_data,
+                   "held-out shards (default: the last --holdout of --data)");
+    tc->add_option("--holdout", co.holdout, "held-out fraction without --test-data")
+        ->capture_default_str();
+    tc->add_option("--epochs", co.epochs, "epochs")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     tc->add_option("--max-images", co.max_images, "use at most this many training images (0: all)")
         ->capture_default_str();
     tc->add_option("--seed", co.seed, "seed")->capture_default_str();
@@ -262,7 +291,8 @@ int main(int argc, char** argv) {
     std::string s_ckpt, s_out, s_data;
     int64_t s_n = 1000;
     sc->add_option("--checkpoint", s_ckpt, "checkpoint or run folder")->required();
-    sc->add_option("--data", s_data, "data the run used (default: its --data), for the image shape");
+    sc->add_option("--data", s_data,
+                   "data the run used (default: its --data), for the image shape");
     sc->add_option("--n", s_n, "images")->check(CLI::PositiveNumber)->capture_default_str();
     sc->add_option("--seed", seed, "noise seed")->capture_default_str();
     sc->add_option("--out", s_out, "shard file (.h5)")->required();
@@ -286,11 +316,12 @@ int main(int argc, char** argv) {
     torch::set_num_threads(1);
     if (tc->parsed()) {
       if (!world.is_root()) return 0;
-      auto r = gan::eval::train_classifier(co, cls_out, [](const std::string& s) {
-        std::cerr << "gan_eval: " << s << std::endl;
-      });
-      nlohmann::json j{{"classifier", cls_out}, {"train_images", r.train_images},
-                       {"test_images", r.test_images}, {"test_accuracy", r.test_accuracy},
+      auto r = gan::eval::train_classifier(
+          co, cls_out, [](const std::string& s) { std::cerr << "gan_eval: " << s << std::endl; });
+      nlohmann::json j{{"classifier", cls_out},
+                       {"train_images", r.train_images},
+                       {"test_images", r.test_images},
+                       {"test_accuracy", r.test_accuracy},
                        {"seconds", r.seconds}};
       write_json(cls_out + ".json", j);
       std::cout << j.dump() << std::endl;

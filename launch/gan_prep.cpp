@@ -1,7 +1,6 @@
 // gan_prep: packs datasets into HDF5 shards with a manifest (`idx`), and checks shard
 // folders byte for byte (`verify`).
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -51,7 +50,8 @@ int run_idx(const IdxArgs& a) {
 int run_verify(const std::string& dir) {
   auto m = dataio::Manifest::load(dir);
   auto problems = dataio::verify_shards(dir, m, /*read_all=*/true);
-  for (const auto& p : problems) std::cerr << "gan_prep verify: " << p.shard << ": " << p.reason << "\n";
+  for (const auto& p : problems)
+    std::cerr << "gan_prep verify: " << p.shard << ": " << p.reason << "\n";
   if (!problems.empty())
     throw DataError(std::to_string(problems.size()) + " bad shard(s) in " + dir + ", first " +
                     problems[0].shard);
@@ -68,18 +68,23 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     IdxArgs idx;
     auto* c_idx = app.add_subcommand("idx", "pack MNIST-style IDX files (.gz or plain)");
-    c_idx->add_option("--images", idx.images, "IDX image file")->required()->check(CLI::ExistingFile);
+    c_idx->add_option("--images", idx.images, "IDX image file")
+        ->required()
+        ->check(CLI::ExistingFile);
     c_idx->add_option("--labels", idx.labels, "IDX label file")->check(CLI::ExistingFile);
     c_idx->add_option("--out", idx.out, "output folder")->required();
     c_idx->add_option("--shard-size", idx.shard_size, "images per shard")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     c_idx->add_option("--chunk", idx.chunk, "images per HDF5 chunk (the loader's read block)")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     c_idx->add_flag("--force", idx.force, "replace an existing dataset in --out");
     launch::CelebaArgs celeba;
     auto* c_celeba = app.add_subcommand(
-        "celeba", "pack a folder of face images (CelebA: img_align_celeba/ + lists), cropped and "
-                  "resized; runs under mpirun too");
+        "celeba",
+        "pack a folder of face images (CelebA: img_align_celeba/ + lists), cropped and "
+        "resized; runs under mpirun too");
     launch::add_celeba_options(c_celeba, &celeba);
     std::string verify_dir;
     auto* c_verify = app.add_subcommand("verify", "re-hash and read every shard of a folder");

@@ -15,8 +15,8 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->capture_default_str();
   app.add_option("--data", o.data, "folder of HDF5 shards made by gan_prep")->required();
   app.add_option("--out", o.out, "run folder (metrics, samples, checkpoints, logs)")->required();
-  auto* steps = app.add_option("--steps", o.steps, "total optimisation steps")
-                    ->check(CLI::PositiveNumber);
+  auto* steps =
+      app.add_option("--steps", o.steps, "total optimisation steps")->check(CLI::PositiveNumber);
   auto* epochs = app.add_option("--epochs", o.epochs, "train for this many epochs")
                      ->check(CLI::PositiveNumber);
   steps->excludes(epochs);
@@ -26,17 +26,28 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--lr", m.lr_g, "learning rate of G and D")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--lr-d", m.lr_d, "learning rate of D (default: --lr)")->check(CLI::PositiveNumber);
-  app.add_option("--beta1", m.beta1, "Adam beta1")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--beta2", m.beta2, "Adam beta2")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--lr-d", m.lr_d, "learning rate of D (default: --lr)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--beta1", m.beta1, "Adam beta1")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--beta2", m.beta2, "Adam beta2")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--seed", m.seed, "seed of initialisation, noise and data order")
       ->capture_default_str();
   app.add_option("--threads", o.threads, "intra-op threads per rank")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  app.add_option("--z-dim", m.z_dim, "noise dimension")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--g-width", m.g_width, "base channels of G")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--d-width", m.d_width, "base channels of D")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--z-dim", m.z_dim, "noise dimension")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--g-width", m.g_width, "base channels of G")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--d-width", m.d_width, "base channels of D")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--norm", m.norm, "normalisation in G and D (sync: SyncBatchNorm over ranks)")
       ->check(CLI::IsMember({"batch", "sync", "none"}))
       ->capture_default_str();
@@ -46,7 +57,9 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--noise", m.noise, "noise distribution: N(0,1) or U(-1,1)")
       ->check(CLI::IsMember({"normal", "uniform"}))
       ->capture_default_str();
-  app.add_option("--log-every", o.log_every, "steps per metrics line")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--log-every", o.log_every, "steps per metrics line")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--sample-every", o.sample_every, "steps per sample grid (0: none)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -85,11 +98,13 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--optimizer", m.optimizer, "optimizer of every network")
       ->check(CLI::IsMember({"adam", "rmsprop"}))
       ->capture_default_str();
-  app.add_option("--lr-halve-every", m.lr_halve_every, "halve the learning rates every N steps (0: never)")
+  app.add_option("--lr-halve-every", m.lr_halve_every,
+                 "halve the learning rates every N steps (0: never)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_flag("--spectral-norm", m.spectral_norm, "spectral normalisation of D's weights");
-  app.add_option("--label-smoothing", m.label_smoothing, "one-sided: D's target for real images is 1 - s")
+  app.add_option("--label-smoothing", m.label_smoothing,
+                 "one-sided: D's target for real images is 1 - s")
       ->check(CLI::Range(0.0, 0.5))
       ->capture_default_str();
   app.add_option("--n-critic", m.n_critic, "wgan, wgan-gp: critic steps per G step")
@@ -104,11 +119,15 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--hidden", m.hidden, "ebgan, began: autoencoder bottleneck size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--margin", m.margin, "ebgan: energy margin")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--margin", m.margin, "ebgan: energy margin")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--pt-weight", m.pt_weight, "ebgan: pull-away term weight (0: off)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--gamma", m.gamma, "began: diversity ratio gamma")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--gamma", m.gamma, "began: diversity ratio gamma")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("--lambda-k", m.lambda_k, "began: learning rate of k_t")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -118,7 +137,8 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--info-con", m.info_con, "infogan: number of continuous codes")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  app.add_option("--lambda-cat", m.lambda_cat, "infogan: weight of the categorical information term")
+  app.add_option("--lambda-cat", m.lambda_cat,
+                 "infogan: weight of the categorical information term")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--lambda-con", m.lambda_con, "infogan: weight of the continuous information term")

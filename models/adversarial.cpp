@@ -17,7 +17,8 @@ class MetricFold {
  public:
   void add(const StepMetrics& m) {
     for (const auto& [k, v] : m.values) {
-      auto it = std::find_if(rows_.begin(), rows_.end(), [&](const auto& r) { return r.name == k; });
+      auto it =
+          std::find_if(rows_.begin(), rows_.end(), [&](const auto& r) { return r.name == k; });
       if (it == rows_.end()) {
         rows_.push_back({k, v, 1});
       } else {
@@ -60,8 +61,12 @@ std::unique_ptr<Model> make_dcgan_family(const std::string& name, GanLoss loss,
 AdversarialModel::AdversarialModel(std::string name, const ModelOptions& opts,
                                    dist::Collectives& coll, torch::nn::AnyModule g,
                                    torch::nn::AnyModule d, GanLoss loss, int64_t d_steps)
-    : ModelBase(opts, coll), g_(std::move(g)), d_(std::move(d)), loss_(loss),
-      name_(std::move(name)), d_steps_(d_steps) {
+    : ModelBase(opts, coll),
+      g_(std::move(g)),
+      d_(std::move(d)),
+      loss_(loss),
+      name_(std::move(name)),
+      d_steps_(d_steps) {
   if (d_steps_ < 1) throw UsageError("--n-critic must be at least 1");
   add_part("G", g_.ptr(), optimizer(*g_.ptr(), opts.lr_g));
   add_part("D", d_.ptr(), optimizer(*d_.ptr(), opts.lr_d));
@@ -124,7 +129,8 @@ StepMetrics AdversarialModel::train_step(const dataio::Batch& batch) {
   for (int64_t i = 0; i < d_steps_; ++i) {
     DInputs in;
     in.real = d_steps_ == 1 ? real : real.narrow(0, i * slice, slice);
-    if (real_cond.defined()) in.real_cond = d_steps_ == 1 ? real_cond : real_cond.narrow(0, i * slice, slice);
+    if (real_cond.defined())
+      in.real_cond = d_steps_ == 1 ? real_cond : real_cond.narrow(0, i * slice, slice);
     g_in = batch_noise(slice);
     if (d_steps_ == 1) {
       fake = g_.forward(g_in);

@@ -40,8 +40,8 @@ class Began : public AdversarialModel {
 
   void after_d_step(StepMetrics& m) override {
     const double b = static_cast<double>(batch_);
-    torch::Tensor sums = coll_.allreduce_sum(
-        torch::tensor({l_real_ * b, l_fake_ * b, b}, torch::kDouble));
+    torch::Tensor sums =
+        coll_.allreduce_sum(torch::tensor({l_real_ * b, l_fake_ * b, b}, torch::kDouble));
     auto s = sums.accessor<double, 1>();
     const double l_real = s[0] / s[2], l_fake = s[1] / s[2];
     const double balance = opts_.gamma * l_real - l_fake;

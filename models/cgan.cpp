@@ -49,8 +49,8 @@ std::unique_ptr<Model> make_cgan(const ModelOptions& o, dist::Collectives& coll)
   if (o.num_classes < 2)
     throw UsageError("cgan needs labelled data (the manifest's num_classes is " +
                      std::to_string(o.num_classes) + ")");
-  auto nets = make_dcgan_pair(o, g_spec(o, coll, o.z_dim + o.num_classes),
-                              d_spec(o, coll, o.num_classes));
+  auto nets =
+      make_dcgan_pair(o, g_spec(o, coll, o.z_dim + o.num_classes), d_spec(o, coll, o.num_classes));
   return std::make_unique<Cgan>(o, coll, nets);
 }
 

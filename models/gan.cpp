@@ -10,7 +10,8 @@ namespace gan::models {
 
 std::unique_ptr<Model> make_gan(const ModelOptions& o, dist::Collectives& coll) {
   const int64_t pixels = o.channels * o.image_h * o.image_w;
-  // Widths scale with --g-width/--d-width (64 gives 256-512 hidden units, as in the paper's MNIST nets).
+  // Widths scale with --g-width/--d-width (64 gives 256-512 hidden units, as in the paper's MNIST
+  // nets).
   using Sizes = std::vector<int64_t>;
   Mlp g(o.z_dim, Sizes{4 * o.g_width, 8 * o.g_width}, pixels, /*tanh_out=*/true,
         Sizes{o.channels, o.image_h, o.image_w});

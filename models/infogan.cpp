@@ -73,10 +73,13 @@ class Infogan : public AdversarialModel {
     torch::Tensor target = codes.narrow(1, 0, k).argmax(1);
     torch::Tensor ce = F::cross_entropy(last_q_.narrow(1, 0, k), target);
     torch::Tensor mse = (last_q_.narrow(1, k, opts_.info_con) - codes.narrow(1, k, opts_.info_con))
-                            .pow(2).sum(1).mean();
+                            .pow(2)
+                            .sum(1)
+                            .mean();
     m.add("info_cat_ce", ce.item<double>());
     m.add("info_con_mse", mse.item<double>());
-    m.add("info_cat_acc", (last_q_.narrow(1, 0, k).argmax(1) == target).to(torch::kDouble).mean().item<double>());
+    m.add("info_cat_acc",
+          (last_q_.narrow(1, 0, k).argmax(1) == target).to(torch::kDouble).mean().item<double>());
     return opts_.lambda_cat * ce + opts_.lambda_con * mse;
   }
 

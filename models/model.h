@@ -17,13 +17,13 @@ namespace gan::models {
 
 struct ModelOptions {
   int64_t image_h = 28, image_w = 28, channels = 1;
-  int64_t num_classes = 0;     // from the data's labels; 0 when unlabelled
-  int64_t global_batch = 64;   // noise is drawn for the global batch, so any world size agrees
+  int64_t num_classes = 0;    // from the data's labels; 0 when unlabelled
+  int64_t global_batch = 64;  // noise is drawn for the global batch, so any world size agrees
   int64_t z_dim = 100;
   int64_t g_width = 64, d_width = 64;  // base channel counts
-  std::string norm = "batch";  // batch | sync (SyncBatchNorm over ranks) | none
-  std::string init = "normal"; // normal | xavier | kaiming
-  std::string noise = "normal";  // normal | uniform
+  std::string norm = "batch";          // batch | sync (SyncBatchNorm over ranks) | none
+  std::string init = "normal";         // normal | xavier | kaiming
+  std::string noise = "normal";        // normal | uniform
   double lr_g = 2e-4, lr_d = 2e-4;
   double beta1 = 0.5, beta2 = 0.999;
   std::string optimizer = "adam";  // adam | rmsprop

@@ -58,8 +58,8 @@ nn::AnyModule weighted_layer(int64_t in, int64_t out, int64_t kernel, int64_t st
                              int64_t padding, bool bias, bool sn) {
   if (sn) return nn::AnyModule(SpectralLayer(in, out, kernel, stride, padding, bias));
   if (kernel == 0) return nn::AnyModule(nn::Linear(nn::LinearOptions(in, out).bias(bias)));
-  return nn::AnyModule(nn::Conv2d(
-      nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
+  return nn::AnyModule(
+      nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias)));
 }
 
 nn::AnyModule norm_layer(const ConvNetSpec& spec, int64_t channels) {
@@ -71,8 +71,8 @@ DcganGeneratorImpl::DcganGeneratorImpl(const ConvNetSpec& spec) {
   int64_t stages = upsampling_stages(spec.size, &base_);
   top_ = spec.width << (stages - 1);
   project_ = register_module(
-      "project", nn::Linear(nn::LinearOptions(spec.in_features, top_ * base_ * base_)
-                                .bias(!spec.batch_norm)));
+      "project",
+      nn::Linear(nn::LinearOptions(spec.in_features, top_ * base_ * base_).bias(!spec.batch_norm)));
   if (spec.batch_norm) body_->push_back(norm_layer(spec, top_));
   body_->push_back(nn::ReLU());
   int64_t ch = top_;

@@ -18,9 +18,9 @@ class Collectives;
 namespace gan::models {
 
 struct ConvNetSpec {
-  int64_t size = 28;       // image height = width: 28, 32 or 64
+  int64_t size = 28;  // image height = width: 28, 32 or 64
   int64_t channels = 1;
-  int64_t width = 64;      // channels of the widest-resolution conv layer
+  int64_t width = 64;  // channels of the widest-resolution conv layer
   bool batch_norm = true;
   int64_t in_features = 100;  // generator input (noise plus any codes)
   // With batch_norm: statistics of the global batch over these collectives (SyncBatchNorm).
@@ -69,9 +69,9 @@ TORCH_MODULE(DcganGenerator);
 class DcganDiscriminatorImpl : public torch::nn::Module {
  public:
   DcganDiscriminatorImpl(const ConvNetSpec& spec, int64_t outputs);
-  torch::Tensor features(const torch::Tensor& x);  // [b, feature_size()]
+  torch::Tensor features(const torch::Tensor& x);     // [b, feature_size()]
   torch::Tensor head(const torch::Tensor& features);  // [b, outputs]
-  torch::Tensor forward(const torch::Tensor& x);   // [b, outputs]
+  torch::Tensor forward(const torch::Tensor& x);      // [b, outputs]
   int64_t feature_size() const { return features_; }
 
  private:

@@ -8,16 +8,16 @@ namespace gan::models {
 
 // One line per model: its --model name, the factory its file defines, and the defaults its
 // paper uses where they differ from the generic ones ("option=value ...").
-#define GAN_MODEL_TABLE(X)                                                       \
-  X("gan", make_gan, "")                                                         \
-  X("dcgan", make_dcgan, "")                                                     \
-  X("lsgan", make_lsgan, "")                                                     \
-  X("cgan", make_cgan, "")                                                       \
-  X("infogan", make_infogan, "")                                                 \
-  X("wgan", make_wgan, "optimizer=rmsprop lr=5e-05 n-critic=5 clip=0.01")        \
+#define GAN_MODEL_TABLE(X)                                                          \
+  X("gan", make_gan, "")                                                            \
+  X("dcgan", make_dcgan, "")                                                        \
+  X("lsgan", make_lsgan, "")                                                        \
+  X("cgan", make_cgan, "")                                                          \
+  X("infogan", make_infogan, "")                                                    \
+  X("wgan", make_wgan, "optimizer=rmsprop lr=5e-05 n-critic=5 clip=0.01")           \
   X("wgan-gp", make_wgan_gp, "lr=0.0001 beta1=0 beta2=0.9 n-critic=5 gp-lambda=10") \
-  X("ebgan", make_ebgan, "lr=0.0002")                                            \
-  X("began", make_began, "lr=0.0001 gamma=0.75 lambda-k=0.001")                  \
+  X("ebgan", make_ebgan, "lr=0.0002")                                               \
+  X("began", make_began, "lr=0.0001 gamma=0.75 lambda-k=0.001")                     \
   X("vae", make_vae, "lr=0.001")
 
 #define GAN_DECLARE(name, factory, defaults) \

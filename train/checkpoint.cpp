@@ -52,8 +52,8 @@ std::vector<std::string> CheckpointStore::folders() const {
 std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& model) const {
   fs::create_directories(dir_);
   const fs::path final_dir = fs::path(dir_) / step_name(meta.step);
-  const fs::path tmp = fs::path(dir_) / (".tmp-" + step_name(meta.step) + "-" +
-                                         std::to_string(::getpid()));
+  const fs::path tmp =
+      fs::path(dir_) / (".tmp-" + step_name(meta.step) + "-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 

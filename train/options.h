@@ -13,7 +13,7 @@ struct TrainOptions {
   std::string model = "dcgan";
   std::string data;
   std::string out;
-  int64_t steps = 0;   // total steps; 0 means use epochs
+  int64_t steps = 0;  // total steps; 0 means use epochs
   int64_t epochs = 0;
   int64_t batch_size = 64;  // global
   int threads = 1;

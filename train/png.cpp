@@ -26,8 +26,7 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t h, int64_
                c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
-  for (int64_t y = 0; y < h; ++y)
-    png_write_row(png, const_cast<png_bytep>(pixels + y * w * c));
+  for (int64_t y = 0; y < h; ++y) png_write_row(png, const_cast<png_bytep>(pixels + y * w * c));
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
   std::fclose(f);
@@ -43,8 +42,8 @@ torch::Tensor image_grid(const torch::Tensor& images, int64_t cols) {
                          .to(torch::kUInt8)
                          .permute({0, 2, 3, 1})
                          .contiguous();
-  torch::Tensor grid = torch::full({rows * (h + pad) + pad, cols * (w + pad) + pad, c}, 32,
-                                   torch::kUInt8);
+  torch::Tensor grid =
+      torch::full({rows * (h + pad) + pad, cols * (w + pad) + pad, c}, 32, torch::kUInt8);
   for (int64_t i = 0; i < n; ++i) {
     int64_t y = pad + (i / cols) * (h + pad), x = pad + (i % cols) * (w + pad);
     grid.narrow(0, y, h).narrow(1, x, w).copy_(u8[i]);

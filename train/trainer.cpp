@@ -48,9 +48,19 @@ std::string format_eta(double s) {
 
 // Options whose change does not alter what is computed, so a resumed run may differ in them.
 bool resumable_difference(const std::string& key) {
-  static const char* keys[] = {"resume", "steps", "epochs", "log-every", "sample-every",
-                               "checkpoint-every", "keep-checkpoints", "replica-check-every",
-                               "config", "threads", "out", "debug-trace", "eval-classifier"};
+  static const char* keys[] = {"resume",
+                               "steps",
+                               "epochs",
+                               "log-every",
+                               "sample-every",
+                               "checkpoint-every",
+                               "keep-checkpoints",
+                               "replica-check-every",
+                               "config",
+                               "threads",
+                               "out",
+                               "debug-trace",
+                               "eval-classifier"};
   for (const char* k : keys)
     if (key == k) return true;
   return false;
@@ -126,8 +136,8 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   mo.device = o.device;
   dist::all_or_none(world, [&] {
     torch::manual_seed(mo.seed);
-    s.comm = dist::make_communicator(o.backend, world, torch::Device(o.device),
-                                     o.check_collectives);
+    s.comm =
+        dist::make_communicator(o.backend, world, torch::Device(o.device), o.check_collectives);
     dist::ReducerOptions ro;
     ro.bucket_mb = o.bucket_mb;
     ro.overlap = o.overlap;
@@ -149,7 +159,8 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     if (!folder.empty()) {
       dist::all_or_none(world, [&] {
         auto meta = s.store->load(folder, *s.model);
-        auto then = dist::parse_config_lines(meta.config), now = dist::parse_config_lines(o.config_text);
+        auto then = dist::parse_config_lines(meta.config),
+             now = dist::parse_config_lines(o.config_text);
         for (const auto& [k, v] : now)
           if (!resumable_difference(k) && then.count(k) && then[k] != v)
             throw CheckpointError(folder + " was made with " + k + " = " + then[k] +
@@ -159,8 +170,9 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     } else if (!rejected.empty()) {
       std::string why;
       for (const auto& r : rejected) why += "\n  " + r;
-      throw CheckpointError("--resume: no usable checkpoint in " + (fs::path(o.out) / "checkpoints").string() + why,
-                            true);
+      throw CheckpointError(
+          "--resume: no usable checkpoint in " + (fs::path(o.out) / "checkpoints").string() + why,
+          true);
     }
   }
 
@@ -202,8 +214,8 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     s.real_eval = dataio::to_float_nchw(pixels.data(), n, s.manifest.shape);
     s.eval_z = s.model->noise(n, g).to(torch::Device(o.device));
     if (!o.eval_classifier.empty()) {
-      s.classifier = std::make_unique<eval::FeatureExtractor>(
-          eval::FeatureExtractor::load(o.eval_classifier));
+      s.classifier =
+          std::make_unique<eval::FeatureExtractor>(eval::FeatureExtractor::load(o.eval_classifier));
       s.real_features = eval::fit_gaussian(s.classifier->features(s.real_eval));
     }
   }
@@ -229,8 +241,8 @@ int Trainer::run() {
     int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(fake.size(0)))));
     write_grid_png((fs::path(o.out) / "samples" / (step_name(step) + ".png")).string(), fake, cols);
     auto d = eval::image_stats_distance(more, s.real_eval);
-    nlohmann::json row{{"step", step}, {"histogram_l1", d.histogram_l1},
-                       {"moment_rmse", d.moment_rmse}};
+    nlohmann::json row{
+        {"step", step}, {"histogram_l1", d.histogram_l1}, {"moment_rmse", d.moment_rmse}};
     std::string fd_text;
     if (s.classifier) {
       double fd = eval::frechet_distance(
@@ -305,19 +317,20 @@ int Trainer::run() {
     if (done % o.log_every == 0 || last) {
       std::vector<double> v = sums;
       // forward = the step less what is measured separately (it includes the losses)
-      const double secs[] = {data_s, step_s - comm_s,
-                              step_s - backward_s - comm_s - optimizer_s, backward_s, comm_s,
-                              optimizer_s, step_s};
+      const double secs[] = {
+          data_s,     step_s - comm_s, step_s - backward_s - comm_s - optimizer_s,
+          backward_s, comm_s,          optimizer_s,
+          step_s};
       v.insert(v.end(), std::begin(secs), std::end(secs));
       v = s.world.allreduce_sum(v);
       const double denom = double(interval_steps) * s.world.size();
       const double wall = seconds_since(interval_start);
-      std::vector<std::pair<std::string, double>> row{
-          {"step", double(done)}, {"epoch", double(step / s.steps_per_epoch)},
-          {"images_seen", double(done) * o.batch_size}};
+      std::vector<std::pair<std::string, double>> row{{"step", double(done)},
+                                                      {"epoch", double(step / s.steps_per_epoch)},
+                                                      {"images_seen", double(done) * o.batch_size}};
       for (size_t i = 0; i < names.size(); ++i) row.emplace_back(names[i], v[i] / denom);
-      const char* times[] = {"data_ms",     "compute_ms", "forward_ms", "backward_ms",
-                             "comm_ms",     "optimizer_ms", "step_ms"};
+      const char* times[] = {"data_ms", "compute_ms",   "forward_ms", "backward_ms",
+                             "comm_ms", "optimizer_ms", "step_ms"};
       for (int i = 0; i < 7; ++i) row.emplace_back(times[i], 1000.0 * v[names.size() + i] / denom);
       row.emplace_back("images_per_s", interval_steps * o.batch_size / wall);
       row.emplace_back("wall_s", seconds_since(run_start));
@@ -337,7 +350,8 @@ int Trainer::run() {
       interval_start = Clock::now();
     }
     if (o.replica_check_every > 0 && (done % o.replica_check_every == 0 || last))
-      for (auto& [n, mod] : modules) dist::check_replicas(s.world, n, dist::module_digest(*mod), done);
+      for (auto& [n, mod] : modules)
+        dist::check_replicas(s.world, n, dist::module_digest(*mod), done);
     if (o.sample_every > 0 && (done % o.sample_every == 0 || last)) sample_and_eval(done);
     if (o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && !last) checkpoint(done);
 

@@ -80,7 +80,8 @@ TEST(Errors, FlippedByteInAShardExit3NamingIt) {
   auto ok = run(gan_prep("verify " + testdata()));
   EXPECT_EQ(ok.code, 0) << ok.output;
 
-  auto t = run(gan_dist(2, "--data " + dir + "/data --out " + dir + "/run --steps 5 --batch-size 16"));
+  auto t =
+      run(gan_dist(2, "--data " + dir + "/data --out " + dir + "/run --steps 5 --batch-size 16"));
   EXPECT_EQ(t.code, 3) << t.output;
   EXPECT_NE(t.output.find("shard-00001.h5"), std::string::npos) << t.output;
   EXPECT_FALSE(fs::exists(dir + "/run/checkpoints"));

@@ -1,9 +1,9 @@
 // Runs the real binaries (under mpirun where asked) and reads what they leave behind.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

@@ -108,12 +108,14 @@ TEST(Preemption, SigtermCheckpointsExits75AndResumesExactly) {
   auto b = run("(" + std::string(GAN_DIST_BIN) + " " + common(cut) + args +
                " & pid=$!; sleep 3; kill -TERM $pid; wait $pid)");
   ASSERT_EQ(b.code, 75) << b.output;
-  auto ckpts = std::distance(fs::directory_iterator(cut + "/checkpoints"), fs::directory_iterator());
+  auto ckpts =
+      std::distance(fs::directory_iterator(cut + "/checkpoints"), fs::directory_iterator());
   ASSERT_EQ(ckpts, 1);
   EXPECT_FALSE(fs::exists(cut + "/final.json"));
   auto c = run(gan_dist(1, common(cut) + args + " --resume"));
   ASSERT_EQ(c.code, 0) << c.output;
-  EXPECT_EQ(read_json(straight + "/final.json")["digest_g"], read_json(cut + "/final.json")["digest_g"]);
+  EXPECT_EQ(read_json(straight + "/final.json")["digest_g"],
+            read_json(cut + "/final.json")["digest_g"]);
   // Every logged step appears once, in order, although the cut run logged past its checkpoint.
   auto rows = read_jsonl(cut + "/metrics.jsonl");
   ASSERT_EQ(rows.size(), read_jsonl(straight + "/metrics.jsonl").size());

@@ -54,7 +54,8 @@ TEST_P(ZooLearns, FdFallsOnFashionMnistAtTwoRanks) {
   ASSERT_EQ(ev.size(), 2u);
   double fd0 = ev.front()["fd"], fd1 = ev.back()["fd"];
   EXPECT_LT(fd1, c.max_ratio * fd0) << c.model << ": FD " << fd0 << " -> " << fd1;
-  EXPECT_TRUE(fs::exists(out + "/samples/step-" + std::string(7 - std::to_string(c.steps).size(), '0') +
+  EXPECT_TRUE(fs::exists(out + "/samples/step-" +
+                         std::string(7 - std::to_string(c.steps).size(), '0') +
                          std::to_string(c.steps) + ".png"));
 }
 
@@ -77,8 +78,9 @@ INSTANTIATE_TEST_SUITE_P(
 // must hold the same bits at every step, equal to the formula, and a resume must continue them.
 TEST(Began, KtIsGlobalBitwiseOnThreeRanksAndResumesExactly) {
   auto straight = fresh_dir("began_straight"), split = fresh_dir("began_split");
-  const std::string args = " --batch-size 12 --sample-every 0 --debug-trace"
-                           " --gamma 0.5 --lambda-k 0.05 --seed 3";
+  const std::string args =
+      " --batch-size 12 --sample-every 0 --debug-trace"
+      " --gamma 0.5 --lambda-k 0.05 --seed 3";
   auto a = run(gan_dist(3, run_args("began", straight, 8) + args + " --steps 8"));
   ASSERT_EQ(a.code, 0) << a.output;
   const double gamma = 0.5, lambda_k = 0.05;
@@ -90,7 +92,8 @@ TEST(Began, KtIsGlobalBitwiseOnThreeRanksAndResumesExactly) {
     for (int r = 1; r < 3; ++r) {
       auto tr = trace(straight, r);
       ASSERT_EQ(tr.size(), t0.size());
-      EXPECT_EQ(tr[i]["k_t"].get<double>(), t0[i]["k_t"].get<double>()) << "rank " << r << " step " << i + 1;
+      EXPECT_EQ(tr[i]["k_t"].get<double>(), t0[i]["k_t"].get<double>())
+          << "rank " << r << " step " << i + 1;
       EXPECT_EQ(tr[i]["l_real_global"].get<double>(), t0[i]["l_real_global"].get<double>());
       // Local means differ per rank (different images); the global ones must not.
       if (i == 0) {
@@ -113,7 +116,8 @@ TEST(Began, KtIsGlobalBitwiseOnThreeRanksAndResumesExactly) {
   ASSERT_EQ(ts.size(), 8u);
   for (size_t i = 0; i < 8; ++i)
     EXPECT_EQ(ts[i]["k_t"].get<double>(), t0[i]["k_t"].get<double>()) << "step " << i + 1;
-  EXPECT_EQ(read_json(straight + "/final.json")["digest_d"], read_json(split + "/final.json")["digest_d"]);
+  EXPECT_EQ(read_json(straight + "/final.json")["digest_d"],
+            read_json(split + "/final.json")["digest_d"]);
 }
 
 TEST(Wgan, EveryCriticWeightClippedAndNCriticStepsPerGStep) {
@@ -163,8 +167,10 @@ TEST(SyncBatchNorm, DcganAtTwoRanksMatchesOneRankWithTheSameGlobalBatch) {
 
 TEST(GanEval, ScoresSamplesAndDrawsACheckpoint) {
   auto out = fresh_dir("eval_cgan");
-  auto r = run(gan_dist(2, run_args("cgan", out) + " --batch-size 32 --steps 20 --sample-every 0"
-                                                   " --eval-classifier " + classifier()));
+  auto r = run(gan_dist(2, run_args("cgan", out) +
+                               " --batch-size 32 --steps 20 --sample-every 0"
+                               " --eval-classifier " +
+                               classifier()));
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string eval_bin = GAN_EVAL_BIN;
   // Distributed scoring equals single-process scoring (features are all-gathered in order).

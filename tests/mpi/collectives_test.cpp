@@ -30,9 +30,9 @@ TEST(Reducer, AveragesGradientsOverRanks) {
   Net net;
   const int r = g_world->rank(), n = g_world->size();
   for (auto& p : net.parameters()) p.mutable_grad() = torch::full_like(p, double(r + 1));
-  net.unused->weight.mutable_grad() = torch::Tensor();  // no gradient on any rank
+  net.unused->weight.mutable_grad() = torch::Tensor();            // no gradient on any rank
   if (r == 1) net.unused->bias.mutable_grad() = torch::Tensor();  // none on rank 1 only
-  dist::Reducer reducer(net, comm, {0.004, 0.001, false});  // tiny caps: several buckets
+  dist::Reducer reducer(net, comm, {0.004, 0.001, false});        // tiny caps: several buckets
   reducer.finish();
   const double mean = (n + 1) / 2.0;  // mean of 1..n
   EXPECT_TRUE(net.a->weight.grad().eq(mean).all().item<bool>());

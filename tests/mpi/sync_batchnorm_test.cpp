@@ -1,11 +1,12 @@
 // SyncBatchNorm on real ranks: each rank normalises its rows of a batch, and the result (output,
 // input gradient, summed parameter gradients, running statistics) is BatchNorm on the whole batch.
+#include "dist/sync_batchnorm.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "dist/data_parallel.h"
 #include "dist/mpi_communicator.h"
-#include "dist/sync_batchnorm.h"
 #include "tests/mpi/world_access.h"
 
 using namespace gan;

@@ -1,5 +1,7 @@
 // Checkpoints: exact restore, keep-last-K, and a corrupt newest checkpoint skipped for the
 // previous one.
+#include "train/checkpoint.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,7 +10,6 @@
 
 #include "core/errors.h"
 #include "dist/digest.h"
-#include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
 using namespace gan;
@@ -75,7 +76,8 @@ TEST_F(CheckpointTest, KeepsLastKAndSkipsCorruptNewest) {
   EXPECT_FALSE(fs::exists(dir_ / "step-0000010"));
   EXPECT_TRUE(fs::exists(dir_ / "step-0000020"));
   {
-    std::fstream f(dir_ / "step-0000030" / "state.pt", std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(dir_ / "step-0000030" / "state.pt",
+                   std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(100);
     f.put('\x5a');
   }

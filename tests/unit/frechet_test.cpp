@@ -1,18 +1,20 @@
 // Frechet distance against closed forms for Gaussians, and precision/recall on sets with
 // known overlap.
+#include "eval/frechet.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
-#include "eval/frechet.h"
-
 using namespace gan;
 
 TEST(Frechet, DiagonalGaussiansClosedForm) {
   // FD = |m1 - m2|^2 + sum_i (s1_i - s2_i)^2 for diagonal covariances.
-  auto m1 = torch::tensor({0.0, 1.0, 2.0}, torch::kDouble), m2 = torch::tensor({1.0, 1.0, 0.0}, torch::kDouble);
-  auto s1 = torch::tensor({1.0, 2.0, 0.5}, torch::kDouble), s2 = torch::tensor({3.0, 1.0, 0.5}, torch::kDouble);
+  auto m1 = torch::tensor({0.0, 1.0, 2.0}, torch::kDouble),
+       m2 = torch::tensor({1.0, 1.0, 0.0}, torch::kDouble);
+  auto s1 = torch::tensor({1.0, 2.0, 0.5}, torch::kDouble),
+       s2 = torch::tensor({3.0, 1.0, 0.5}, torch::kDouble);
   eval::Gaussian a{m1, torch::diag(s1 * s1)}, b{m2, torch::diag(s2 * s2)};
   double expected = (m1 - m2).pow(2).sum().item<double>() + (s1 - s2).pow(2).sum().item<double>();
   EXPECT_NEAR(eval::frechet_distance(a, b), expected, 1e-9);
@@ -28,7 +30,8 @@ TEST(Frechet, NonCommutingCovariancesClosedForm) {
   double tr_m = torch::mm(torch::mm(rootA, B), rootA).trace().item<double>();
   double det_m = (torch::det(A) * torch::det(B)).item<double>();
   double cross = std::sqrt(tr_m + 2 * std::sqrt(det_m));
-  auto m1 = torch::tensor({0.5, -1.0}, torch::kDouble), m2 = torch::tensor({0.0, 2.0}, torch::kDouble);
+  auto m1 = torch::tensor({0.5, -1.0}, torch::kDouble),
+       m2 = torch::tensor({0.0, 2.0}, torch::kDouble);
   double expected = (m1 - m2).pow(2).sum().item<double>() + A.trace().item<double>() +
                     B.trace().item<double>() - 2 * cross;
   EXPECT_NEAR(eval::frechet_distance({m1, A}, {m2, B}), expected, 1e-9);

@@ -170,9 +170,12 @@ TEST(Zoo, WganClipsEveryCriticWeightAfterEachOfNCriticSteps) {
 
 TEST(Zoo, ModelDefaultsFollowThePapers) {
   auto d = models::model_defaults("wgan");
-  EXPECT_NE(std::find(d.begin(), d.end(), std::make_pair(std::string("optimizer"), std::string("rmsprop"))), d.end());
+  EXPECT_NE(std::find(d.begin(), d.end(),
+                      std::make_pair(std::string("optimizer"), std::string("rmsprop"))),
+            d.end());
   auto gp = models::model_defaults("wgan-gp");
-  EXPECT_NE(std::find(gp.begin(), gp.end(), std::make_pair(std::string("beta1"), std::string("0"))), gp.end());
+  EXPECT_NE(std::find(gp.begin(), gp.end(), std::make_pair(std::string("beta1"), std::string("0"))),
+            gp.end());
   EXPECT_TRUE(models::model_defaults("dcgan").empty());
 }
 

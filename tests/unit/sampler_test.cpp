@@ -1,12 +1,13 @@
 // The sampler's contract: every image exactly once per epoch across ranks, the same global
 // batches whatever the world size, a different order each epoch, reproducible from the seed.
+#include "dataio/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
 #include "core/errors.h"
-#include "dataio/sampler.h"
 
 using gan::dataio::DistributedSampler;
 using gan::dataio::SamplerOptions;
@@ -41,8 +42,8 @@ TEST(Sampler, EveryImageOncePerEpochAcrossRanks) {
   }
   int64_t once = std::count(seen.begin(), seen.end(), 1);
   int64_t never = std::count(seen.begin(), seen.end(), 0);
-  EXPECT_EQ(once, steps * batch);               // no image twice
-  EXPECT_EQ(never, total - steps * batch);      // only the dropped remainder is missing
+  EXPECT_EQ(once, steps * batch);           // no image twice
+  EXPECT_EQ(never, total - steps * batch);  // only the dropped remainder is missing
 }
 
 TEST(Sampler, GlobalBatchIndependentOfWorldSize) {

@@ -1,10 +1,11 @@
 // SyncBatchNorm at world size 1 is BatchNorm: same output, same gradients, and its
 // closed-form backward agrees with finite differences. Spectral norm finds sigma_max.
+#include "dist/sync_batchnorm.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "dist/collectives.h"
-#include "dist/sync_batchnorm.h"
 #include "models/nets.h"
 
 using namespace gan;
