@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "core/errors.h"
+#include "dist/mpi_check.h"
 #include "dist/world.h"
 
 #ifdef GAN_WITH_NCCL
@@ -73,25 +74,16 @@ int checked_count(const torch::Tensor& t) {
   return static_cast<int>(t.numel());
 }
 
-void check(int rc, const char* what) {
-  if (rc != MPI_SUCCESS) {
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    throw DistError(std::string(what) + " failed: " + std::string(msg, len));
-  }
-}
-
 class MpiWork final : public Work {
  public:
   MpiWork(torch::Tensor t, MPI_Request req) : tensor_(std::move(t)), req_(req) {}
   ~MpiWork() override {
     if (req_ != MPI_REQUEST_NULL) MPI_Wait(&req_, MPI_STATUS_IGNORE);
   }
-  void wait() override { check(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait"); }
+  void wait() override { mpi_check(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait"); }
   bool test() override {
     int done = 0;
-    check(MPI_Test(&req_, &done, MPI_STATUS_IGNORE), "MPI_Test");
+    mpi_check(MPI_Test(&req_, &done, MPI_STATUS_IGNORE), "MPI_Test");
     return done != 0;
   }
 
@@ -109,15 +101,15 @@ int MpiCommunicator::size() const { return world_.size(); }
 void MpiCommunicator::allreduce_sum(torch::Tensor& t) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
-  check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD),
-        "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD),
+            "MPI_Allreduce");
 }
 
 std::unique_ptr<Work> MpiCommunicator::allreduce_sum_async(torch::Tensor& t) {
   int n = checked_count(t);
   MPI_Request req = MPI_REQUEST_NULL;
   if (world_.size() > 1 && n > 0) {
-    check(
+    mpi_check(
         MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD, &req),
         "MPI_Iallreduce");
   }
@@ -127,7 +119,7 @@ std::unique_ptr<Work> MpiCommunicator::allreduce_sum_async(torch::Tensor& t) {
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
-  check(MPI_Bcast(t.data_ptr(), n, mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
+  mpi_check(MPI_Bcast(t.data_ptr(), n, mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
 torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
@@ -136,9 +128,9 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   std::vector<int64_t> shape{world_.size()};
   for (auto d : src.sizes()) shape.push_back(d);
   torch::Tensor out = torch::empty(shape, src.options());
-  check(MPI_Allgather(src.data_ptr(), n, mpi_type(src), out.data_ptr(), n, mpi_type(src),
-                      MPI_COMM_WORLD),
-        "MPI_Allgather");
+  mpi_check(MPI_Allgather(src.data_ptr(), n, mpi_type(src), out.data_ptr(), n, mpi_type(src),
+                          MPI_COMM_WORLD),
+            "MPI_Allgather");
   return out;
 }
 

@@ -3,21 +3,9 @@
 #include <mpi.h>
 
 #include "core/errors.h"
+#include "dist/mpi_check.h"
 
 namespace gan::dist {
-namespace {
-
-void check(int rc, const char* what) {
-  if (rc != MPI_SUCCESS) {
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    throw DistError(std::string(what) + " failed: " + std::string(msg, len));
-  }
-}
-
-}  // namespace
-
 World::World(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -25,7 +13,7 @@ World::World(int* argc, char*** argv) {
     int provided = 0;
     // SERIALIZED: the reducer's hooks may run on an autograd thread while the main thread
     // waits in backward(); never two threads in MPI at once.
-    check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+    mpi_check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
     if (provided < MPI_THREAD_SERIALIZED)
       throw DistError("this MPI library does not provide MPI_THREAD_SERIALIZED");
   }
@@ -35,8 +23,8 @@ World::World(int* argc, char*** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
 
   MPI_Comm local;
-  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local),
-        "MPI_Comm_split_type");
+  mpi_check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local),
+            "MPI_Comm_split_type");
   MPI_Comm_rank(local, &local_rank_);
   MPI_Comm_size(local, &local_size_);
   MPI_Comm_free(&local);
@@ -53,7 +41,7 @@ World::~World() {
   if (!finalized) MPI_Finalize();
 }
 
-void World::barrier() const { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+void World::barrier() const { mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
 void World::abort(int code) const {
   MPI_Abort(MPI_COMM_WORLD, code);
@@ -62,55 +50,58 @@ void World::abort(int code) const {
 
 std::vector<uint64_t> World::allgather(uint64_t value) const {
   std::vector<uint64_t> all(size_);
-  check(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD),
-        "MPI_Allgather");
+  mpi_check(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD),
+            "MPI_Allgather");
   return all;
 }
 
 int64_t World::allreduce_max(int64_t value) const {
   int64_t out = 0;
-  check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
   return out;
 }
 
 int64_t World::allreduce_min(int64_t value) const {
   int64_t out = 0;
-  check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
   return out;
 }
 
 std::vector<double> World::allreduce_sum(std::vector<double> values) const {
   if (size_ == 1 || values.empty()) return values;
-  check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
-                      MPI_SUM, MPI_COMM_WORLD),
-        "MPI_Allreduce");
+  mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
+                          MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
   // Rank 0's sum goes to everyone: the standard does not promise every rank the same bits.
-  check(MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, 0, MPI_COMM_WORLD),
-        "MPI_Bcast");
+  mpi_check(
+      MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, 0, MPI_COMM_WORLD),
+      "MPI_Bcast");
   return values;
 }
 
 std::string World::broadcast(const std::string& value, int root) const {
   uint64_t n = value.size();
-  check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
+  mpi_check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
   std::string out = rank_ == root ? value : std::string(n, '\0');
-  check(MPI_Bcast(out.data(), static_cast<int>(n), MPI_CHAR, root, MPI_COMM_WORLD), "MPI_Bcast");
+  mpi_check(MPI_Bcast(out.data(), static_cast<int>(n), MPI_CHAR, root, MPI_COMM_WORLD),
+            "MPI_Bcast");
   return out;
 }
 
 std::vector<std::string> World::allgather(const std::string& value) const {
   int n = static_cast<int>(value.size());
   std::vector<int> counts(size_), displs(size_);
-  check(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
+  mpi_check(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD),
+            "MPI_Allgather");
   int total = 0;
   for (int r = 0; r < size_; ++r) {
     displs[r] = total;
     total += counts[r];
   }
   std::string all(total, '\0');
-  check(MPI_Allgatherv(value.data(), n, MPI_CHAR, all.data(), counts.data(), displs.data(),
-                       MPI_CHAR, MPI_COMM_WORLD),
-        "MPI_Allgatherv");
+  mpi_check(MPI_Allgatherv(value.data(), n, MPI_CHAR, all.data(), counts.data(), displs.data(),
+                           MPI_CHAR, MPI_COMM_WORLD),
+            "MPI_Allgatherv");
   std::vector<std::string> out(size_);
   for (int r = 0; r < size_; ++r) out[r] = all.substr(displs[r], counts[r]);
   return out;

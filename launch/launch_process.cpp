@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
 #include "core/errors.h"
@@ -192,6 +193,15 @@ int available_cpus() {
   }
   unsigned hc = std::thread::hardware_concurrency();
   return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+std::string scontrol_field(const std::string& line, const std::string& key) {
+  std::istringstream words(line);
+  std::string w;
+  while (words >> w) {
+    if (w.rfind(key + "=", 0) == 0) return w.substr(key.size() + 1);
+  }
+  return "";
 }
 
 }  // namespace gan::launch

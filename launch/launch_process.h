@@ -36,6 +36,8 @@ std::string shell_join(const std::vector<std::string>& words);
 std::vector<std::string> split(const std::string& text, char sep);
 std::string trim(const std::string& text);
 std::string base_name(const std::string& path);
+// Value of "Key=" in one `scontrol -o` line ("" when absent).
+std::string scontrol_field(const std::string& line, const std::string& key);
 
 // CPUs this process may run on (affinity mask), at least 1.
 int available_cpus();

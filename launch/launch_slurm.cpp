@@ -44,16 +44,6 @@ std::string utc_now() {
   return buf;
 }
 
-// Value of "Key=" in one `scontrol -o` line ("" when absent).
-std::string field(const std::string& line, const std::string& key) {
-  std::istringstream words(line);
-  std::string w;
-  while (words >> w) {
-    if (w.rfind(key + "=", 0) == 0) return w.substr(key.size() + 1);
-  }
-  return "";
-}
-
 int gpu_count(const std::string& gres) {
   // e.g. "gpu:2", "gpu:a100:4(S:0-1),mps:100": drop "(...)" socket hints first.
   std::string plain;
@@ -151,18 +141,18 @@ std::vector<NodeInfo> parse_scontrol_nodes(const std::string& text) {
   std::string line;
   while (std::getline(lines, line)) {
     NodeInfo n;
-    n.name = field(line, "NodeName");
+    n.name = scontrol_field(line, "NodeName");
     if (n.name.empty()) continue;
     try {
-      n.cpus = std::stoi(field(line, "CPUTot"));
+      n.cpus = std::stoi(scontrol_field(line, "CPUTot"));
     } catch (const std::exception&) {
       n.cpus = 0;
     }
-    n.gpus = gpu_count(field(line, "Gres"));
-    for (const auto& p : split(field(line, "Partitions"), ',')) {
+    n.gpus = gpu_count(scontrol_field(line, "Gres"));
+    for (const auto& p : split(scontrol_field(line, "Partitions"), ',')) {
       if (!p.empty()) n.partitions.push_back(p);
     }
-    n.state = field(line, "State");
+    n.state = scontrol_field(line, "State");
     nodes.push_back(n);
   }
   return nodes;

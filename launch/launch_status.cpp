@@ -32,16 +32,6 @@ std::string first_line(const fs::path& path) {
   return trim(line);
 }
 
-// Value of "Key=" in one `scontrol -o` line.
-std::string field(const std::string& line, const std::string& key) {
-  std::istringstream words(line);
-  std::string w;
-  while (words >> w) {
-    if (w.rfind(key + "=", 0) == 0) return w.substr(key.size() + 1);
-  }
-  return "";
-}
-
 // Maps the job script's own state line to a Slurm-like word.
 std::string state_from_files(const nlohmann::json& out) {
   if (!out["final"].is_null()) return "COMPLETED";
@@ -136,13 +126,13 @@ nlohmann::json query_job(const std::string& job_id) {
     std::istringstream lines(s.out);
     std::string line;
     while (std::getline(lines, line)) {
-      std::string state = field(line, "JobState");
+      std::string state = scontrol_field(line, "JobState");
       if (state.empty()) continue;
-      std::string task = field(line, "ArrayTaskId");
+      std::string task = scontrol_field(line, "ArrayTaskId");
       if (task.find_first_not_of("0123456789") != std::string::npos) continue;  // pending range
       nlohmann::json requeues = nullptr;
       try {
-        requeues = std::stoi(field(line, "Restarts"));
+        requeues = std::stoi(scontrol_field(line, "Restarts"));
       } catch (const std::exception&) {
       }
       if (!tasks.contains(task)) tasks[task] = {{"state", state}};
