@@ -86,3 +86,15 @@ TEST(Errors, FlippedByteInAShardExit3NamingIt) {
   EXPECT_NE(t.output.find("shard-00001.h5"), std::string::npos) << t.output;
   EXPECT_FALSE(fs::exists(dir + "/run/checkpoints"));
 }
+
+TEST(Errors, NonFiniteLossStopsTheRunNamingStepAndLoss) {
+  auto out = fresh_dir("nan_loss");
+  // A learning rate of 1e30 blows the first update up; the next losses are NaN.
+  auto r = run(gan_dist(2, "--data " + testdata() + " --out " + out +
+                               " --steps 30 --batch-size 16 --g-width 8 --d-width 8 --lr 1e30"
+                               " --sample-every 0 --log-every 5"));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("non-finite loss_"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" at step "), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out + "/final.json"));
+}
