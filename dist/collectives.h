@@ -14,7 +14,10 @@ class Collectives {
   // Announces that the next backward produces the gradients of `module` that sync_grads will
   // average, so their all-reduce can start while backward is still running.
   virtual void expect_grads(torch::nn::Module& module) {}
-  // Averages the gradients of `module`'s parameters over all ranks, in place.
+  // backward(loss) then sync_grads(module) leave in `module`'s gradients the average over
+  // ranks of each rank's d loss / d parameter. How the work is split between the two is the
+  // implementation's business (DataParallel scales the loss, so that the sum is the mean).
+  virtual void backward(const torch::Tensor& loss) { loss.backward(); }
   virtual void sync_grads(torch::nn::Module& module) = 0;
   // Sum / mean of `t` over all ranks; every rank gets the same bits.
   virtual torch::Tensor allreduce_sum(const torch::Tensor& t) = 0;

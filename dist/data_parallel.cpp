@@ -19,7 +19,9 @@ class Stopwatch {
 
 }  // namespace
 
-DataParallel::DataParallel(Communicator& comm, ReducerOptions opts) : comm_(comm), opts_(opts) {}
+DataParallel::DataParallel(Communicator& comm, ReducerOptions opts) : comm_(comm), opts_(opts) {
+  opts_.average = false;  // backward() pre-scales the loss instead
+}
 
 Reducer& DataParallel::reducer(torch::nn::Module& module) {
   auto& r = reducers_[&module];
@@ -28,6 +30,13 @@ Reducer& DataParallel::reducer(torch::nn::Module& module) {
 }
 
 void DataParallel::expect_grads(torch::nn::Module& module) { reducer(module).prepare(); }
+
+void DataParallel::backward(const torch::Tensor& loss) {
+  if (comm_.size() == 1)
+    loss.backward();
+  else
+    (loss * (1.0 / comm_.size())).backward();
+}
 
 void DataParallel::sync_grads(torch::nn::Module& module) {
   // Only what is left after backward counts: with overlap, the exposed communication.

@@ -16,6 +16,9 @@ class DataParallel final : public Collectives {
   int rank() const override { return comm_.rank(); }
   int world_size() const override { return comm_.size(); }
   void expect_grads(torch::nn::Module& module) override;
+  // Backward of loss / world_size: the reducer's sum over ranks is then the average, with no
+  // extra pass over the gradients (which costs as much as a third of an all-reduce here).
+  void backward(const torch::Tensor& loss) override;
   void sync_grads(torch::nn::Module& module) override;
   torch::Tensor allreduce_sum(const torch::Tensor& t) override;
 

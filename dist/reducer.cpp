@@ -121,12 +121,15 @@ void Reducer::prepare() {
 }
 
 void Reducer::pack(Bucket& b) {
+  const auto* base = static_cast<const char*>(b.flat.data_ptr());
   for (size_t i = 0; i < b.params.size(); ++i) {
-    auto slice = b.flat.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]);
     const auto& g = params_[b.params[i]].grad();
+    // A gradient that is a view of its bucket slot is already in place.
+    if (g.defined() && g.data_ptr() == base + b.offsets[i] * b.flat.element_size()) continue;
+    auto slice = b.flat.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]);
     if (!g.defined())
       slice.zero_();
-    else if (g.data_ptr() != slice.data_ptr())  // not (or no longer) a view of the bucket
+    else
       slice.copy_(g.reshape({-1}));
   }
 }
@@ -163,23 +166,31 @@ void Reducer::finish() {
   const int world = comm_.size();
   if (world == 1) return;
   torch::NoGradGuard no_grad;
+  // Backward launched a prefix of the buckets, in order; the rest start now, in order, all
+  // before the first wait so that they progress together. Overlap on or off, every bucket
+  // goes through the same non-blocking call: MPI does not match blocking with non-blocking
+  // collectives, and one algorithm means the same sums (bitwise) either way.
+  for (auto& bp : buckets_)
+    if (!bp->launched) launch(*bp);
   for (auto& bp : buckets_) {
     Bucket& b = *bp;
-    // Backward launched a prefix of the buckets, in order; the rest start now, in order.
-    // Overlap on or off, every bucket goes through the same non-blocking call: MPI does not
-    // match blocking with non-blocking collectives, and one algorithm means the same sums
-    // (bitwise) either way.
-    if (!b.launched) launch(b);
     b.work->wait();
     b.work.reset();
     b.launched = false;
-    torch::Tensor avg = b.flat.to(params_[b.params.front()].scalar_type()).div_(world);
+    // Same dtype: the bucket itself (to() returns it); 16-bit wire: a widened copy.
+    torch::Tensor avg = b.flat.to(params_[b.params.front()].scalar_type());
+    if (opts_.average) avg.div_(world);
+    const auto* base = static_cast<const char*>(avg.data_ptr());
     for (size_t i = 0; i < b.params.size(); ++i) {
       auto& p = params_[b.params[i]];
-      auto slice = avg.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]).view(p.sizes());
+      const int64_t n = b.offsets[i + 1] - b.offsets[i];
+      // Gradients that are views of the bucket are already averaged in place.
+      if (p.grad().defined() && p.grad().data_ptr() == base + b.offsets[i] * avg.element_size())
+        continue;
+      auto slice = avg.narrow(0, b.offsets[i], n).view(p.sizes());
       if (!p.grad().defined())
         p.mutable_grad() = slice.clone();
-      else if (p.grad().data_ptr() != slice.data_ptr())
+      else
         p.mutable_grad().copy_(slice);
     }
   }

@@ -23,6 +23,9 @@ struct ReducerOptions {
   bool overlap = true;           // false: everything is reduced after backward
   // "none", "fp16" or "bf16": buckets travel in 16 bits, summed in fp32 by the backend.
   std::string compress = "none";
+  // true: finish() divides the sums by the world size. false: it leaves sums, for callers
+  // that scaled the loss by 1 / world size before backward (DataParallel does).
+  bool average = true;
 };
 
 // Zeroes every parameter gradient of `module` in place, keeping bucket views intact.
@@ -37,7 +40,8 @@ class Reducer {
 
   // Arms the hooks for the next backward (with overlap on). Without it, finish() reduces all.
   void prepare();
-  // Waits for (or starts) every bucket's all-reduce and writes averaged gradients back. A
+  // Waits for (or starts) every bucket's all-reduce and writes the summed (or averaged, see
+  // ReducerOptions::average) gradients back. A
   // parameter without a gradient on this rank contributes zeros, so ranks that skipped a head
   // still issue the same collectives in the same order.
   void finish();

@@ -44,7 +44,7 @@ void ModelBase::update(const std::string& name, const torch::Tensor& loss) {
     dist::zero_grads(*p.module);  // in place: gradients may be views of reducer buckets
     coll_.expect_grads(*p.module);
     auto t0 = Clock::now();
-    loss.backward();
+    coll_.backward(loss);
     auto t1 = Clock::now();
     coll_.sync_grads(*p.module);
     auto t2 = Clock::now();
