@@ -177,8 +177,9 @@ void Reducer::finish() {
     b.work->wait();
     b.work.reset();
     b.launched = false;
-    // Same dtype: the bucket itself (to() returns it); 16-bit wire: a widened copy.
-    torch::Tensor avg = b.flat.to(params_[b.params.front()].scalar_type());
+    // Same dtype: the bucket itself; 16-bit wire: a widened copy.
+    const auto ptype = params_[b.params.front()].scalar_type();
+    torch::Tensor avg = b.flat.scalar_type() == ptype ? b.flat : b.flat.to(ptype);
     if (opts_.average) avg.div_(world);
     const auto* base = static_cast<const char*>(avg.data_ptr());
     for (size_t i = 0; i < b.params.size(); ++i) {
