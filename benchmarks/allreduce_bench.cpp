@@ -1,7 +1,8 @@
-// All-reduce microbenchmark, 4 KB to 256 MB: raw MPI_Allreduce and raw MPI_Iallreduce+Wait
-// against the Reducer's path (gradients as bucket views, non-blocking all-reduce per bucket,
-// average), interleaved size by size so all see the same machine. Prints and writes CSV with algbw
-// and busbw as nccl-tests defines them: algbw = bytes / time, busbw = algbw * 2 (n - 1) / n.
+// All-reduce microbenchmark (usage: bench_allreduce [CSV] [OVERLAP_CSV]), 4 KB to 256 MB: raw
+// MPI_Allreduce and raw MPI_Iallreduce+Wait against the Reducer's path (gradients as bucket views,
+// non-blocking all-reduce per bucket, average), interleaved size by size so all see the same
+// machine. Prints and writes CSV with algbw and busbw as nccl-tests defines them: algbw = bytes /
+// time, busbw = algbw * 2 (n - 1) / n.
 #include <mpi.h>
 #include <torch/torch.h>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dist/mpi_communicator.h"
@@ -38,11 +40,86 @@ struct Blob : torch::nn::Module {
   }
 };
 
+// Does an all-reduce progress while the rank computes? For each size: the all-reduce alone,
+// "compute" alone (about twice as long), and both together (launch, compute, wait) with the
+// communicator's background progress off and on. hidden = the share of the all-reduce's time
+// that running them together saves. Two kinds of compute: `cpu` (matrix products on the
+// rank's own core) and `idle` (the rank sleeps, as its CPU does while a GPU computes).
+void overlap_table(gan::dist::World& world, gan::dist::MpiCommunicator& comm,
+                   const std::string& csv) {
+  std::ofstream out;
+  if (world.is_root()) {
+    out.open(csv);
+    out << "ranks,compute,bytes,comm_us,compute_us,together_progress_off_us,"
+           "together_progress_on_us,hidden_off,hidden_on\n";
+    std::printf("\n%8s %10s %10s %10s %10s %10s %9s %9s\n", "compute", "bytes", "comm us",
+                "compute us", "off us", "on us", "hidden off", "hidden on");
+  }
+  torch::Tensor a = torch::randn({192, 192});
+  auto timed = [&](const std::function<void()>& f) {
+    world.barrier();
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  for (std::string kind : {"cpu", "idle"}) {
+    for (int64_t bytes = 1 << 20; bytes <= (64LL << 20); bytes *= 4) {
+      torch::Tensor buf = torch::ones({bytes / 4});
+      auto comm_only = [&] { comm.allreduce_sum_async(buf)->wait(); };
+      std::vector<double> c;
+      for (int i = 0; i < 3; ++i) c.push_back(timed(comm_only));
+      // Compute lasts about twice the all-reduce, the same on every rank.
+      double target = world.allreduce_max(static_cast<int64_t>(2e6 * median(c))) * 1e-6;
+      int64_t k = 1;
+      if (kind == "cpu") {
+        double per_mm = timed([&] {
+                          for (int i = 0; i < 20; ++i) a = torch::mm(a, a).div_(a.norm());
+                        }) /
+                        20;
+        k = world.allreduce_max(std::max<int64_t>(1, static_cast<int64_t>(target / per_mm)));
+      }
+      auto compute = [&] {
+        if (kind == "idle")
+          std::this_thread::sleep_for(std::chrono::duration<double>(target));
+        else
+          for (int64_t i = 0; i < k; ++i) a = torch::mm(a, a).div_(a.norm());
+      };
+      auto together = [&](bool progress) {
+        return [&, progress] {
+          comm.background_progress(progress);
+          auto work = comm.allreduce_sum_async(buf);
+          compute();
+          comm.background_progress(false);
+          work->wait();
+        };
+      };
+      std::vector<std::function<void()>> runs{comm_only, compute, together(false), together(true)};
+      std::vector<std::vector<double>> t(4);
+      for (int it = 0; it < 7; ++it)
+        for (int j = 0; j < 4; ++j) {
+          int r = (it + j) % 4;
+          t[r].push_back(timed(runs[r]));
+        }
+      std::vector<double> m{median(t[0]), median(t[1]), median(t[2]), median(t[3])};
+      MPI_Allreduce(MPI_IN_PLACE, m.data(), 4, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+      if (world.is_root()) {
+        double off = (m[0] + m[1] - m[2]) / m[0], on = (m[0] + m[1] - m[3]) / m[0];
+        out << world.size() << "," << kind << "," << bytes << "," << m[0] * 1e6 << "," << m[1] * 1e6
+            << "," << m[2] * 1e6 << "," << m[3] * 1e6 << "," << off << "," << on << "\n";
+        std::printf("%8s %10lld %10.0f %10.0f %10.0f %10.0f %9.2f %9.2f\n", kind.c_str(),
+                    static_cast<long long>(bytes), m[0] * 1e6, m[1] * 1e6, m[2] * 1e6, m[3] * 1e6,
+                    off, on);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   gan::dist::World world(&argc, &argv);
   std::string csv = argc > 1 ? argv[1] : "allreduce.csv";
+  std::string overlap_csv = argc > 2 ? argv[2] : "allreduce_overlap.csv";
   const int n = world.size();
   gan::dist::MpiCommunicator comm(world);
   std::ofstream out;
@@ -106,5 +183,6 @@ int main(int argc, char** argv) {
                   bus[2], bus[1] / bus[0]);
     }
   }
+  if (n > 1) overlap_table(world, comm, overlap_csv);
   return 0;
 }

@@ -98,10 +98,13 @@ def train(out, np_, model, global_batch, steps, extra=()):
 def bench_allreduce(out, quick):
     print("all-reduce microbenchmark")
     rows = []
+    overlap = []
     for np_ in (2,) if quick else (2, 3):
         csv_path = out / f"allreduce_np{np_}.csv"
-        print(sh(mpirun(np_, BUILD / "benchmarks/bench_allreduce", csv_path)))
+        ov_path = out / f"allreduce_overlap_np{np_}.csv"
+        print(sh(mpirun(np_, BUILD / "benchmarks/bench_allreduce", csv_path, ov_path)))
         rows += list(csv.DictReader(open(csv_path)))
+        overlap += list(csv.DictReader(open(ov_path)))
     fig, ax = plt.subplots(figsize=(7, 4))
     for np_ in sorted({r["ranks"] for r in rows}):
         for path in ("mpi_allreduce", "mpi_iallreduce", "reducer"):
@@ -110,6 +113,18 @@ def bench_allreduce(out, quick):
                     marker="o", label=f"{path}, {np_} ranks")
     ax.set(xscale="log", xlabel="bytes", ylabel="busbw, GB/s", title="all-reduce bus bandwidth (CPU, shared memory)")
     save_plot(fig, ax, out / "allreduce.png")
+    # Share of the all-reduce hidden behind compute, progress thread off and on.
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for np_ in sorted({r["ranks"] for r in overlap}):
+        for kind in ("cpu", "idle"):
+            sel = [r for r in overlap if r["ranks"] == np_ and r["compute"] == kind]
+            for col, style in (("hidden_off", ":"), ("hidden_on", "-")):
+                ax.plot([int(r["bytes"]) for r in sel], [float(r[col]) for r in sel], style, marker="o",
+                        label=f"{np_} ranks, {kind} compute, progress {col[7:]}")
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.set(xscale="log", xlabel="bytes", ylabel="share of all-reduce hidden", ylim=(-1, 1.1),
+           title="MPI_Iallreduce during compute: progress thread off / on")
+    save_plot(fig, ax, out / "allreduce_overlap.png")
 
 
 def bench_breakdown(out, quick, models):

@@ -34,6 +34,10 @@ class Communicator {
   // Concatenation along a new leading dimension of every rank's tensor (same shape everywhere).
   virtual torch::Tensor allgather(const torch::Tensor& t) = 0;
   virtual void barrier() = 0;
+  // On while the caller computes (backward) with async operations in flight: a backend that
+  // needs the host to move them on (MPI) does it on its own thread meanwhile. NCCL's run on
+  // the GPU and need nothing.
+  virtual void background_progress(bool) {}
 };
 
 // backend: "mpi", "nccl" or "auto" (NCCL for CUDA devices when built with it, else MPI).
@@ -56,6 +60,7 @@ class OrderCheckedCommunicator final : public Communicator {
   void broadcast(torch::Tensor& t, int root) override;
   torch::Tensor allgather(const torch::Tensor& t) override;
   void barrier() override;
+  void background_progress(bool on) override { inner_->background_progress(on); }
 
  private:
   void check(int op, const torch::Tensor& t);

@@ -32,10 +32,14 @@ Reducer& DataParallel::reducer(torch::nn::Module& module) {
 void DataParallel::expect_grads(torch::nn::Module& module) { reducer(module).prepare(); }
 
 void DataParallel::backward(const torch::Tensor& loss) {
-  if (comm_.size() == 1)
-    loss.backward();
-  else
-    (loss * (1.0 / comm_.size())).backward();
+  if (comm_.size() == 1) return loss.backward();
+  // Buckets' all-reduces start from the hooks during this backward; let them progress.
+  struct Progress {
+    Communicator& c;
+    explicit Progress(Communicator& comm) : c(comm) { c.background_progress(true); }
+    ~Progress() { c.background_progress(false); }
+  } progress(comm_);
+  (loss * (1.0 / comm_.size())).backward();
 }
 
 void DataParallel::sync_grads(torch::nn::Module& module) {

@@ -2,7 +2,12 @@
 
 #include <mpi.h>
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
+#include <thread>
+#include <vector>
 
 #include "core/errors.h"
 #include "dist/mpi_check.h"
@@ -74,14 +79,72 @@ int checked_count(const torch::Tensor& t) {
   return static_cast<int>(t.numel());
 }
 
+}  // namespace
+
+// Open MPI moves a non-blocking collective on only inside MPI calls, and an all-reduce takes
+// several rounds. While the caller computes (background progress on) and any collective is in
+// flight, this thread looks at each every `kInterval` (MPI_Request_get_status progresses
+// without completing or freeing the request), so the rounds move on during backward. Off, or
+// with nothing in flight, it sleeps: a wake-up costs tens of microseconds on these machines.
+class MpiProgress {
+ public:
+  MpiProgress() : thread_([this] { loop(); }) {}
+  ~MpiProgress() {
+    {
+      auto lock = mpi_lock();
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  // All three with mpi_lock() held.
+  void add(MPI_Request* r) {
+    active_.push_back(r);
+    if (enabled_) wake_.notify_one();
+  }
+  void remove(MPI_Request* r) { active_.erase(std::find(active_.begin(), active_.end(), r)); }
+  void enable(bool on) {
+    enabled_ = on;
+    if (on && !active_.empty()) wake_.notify_one();
+  }
+
+ private:
+  static constexpr std::chrono::microseconds kInterval{100};
+  void loop() {
+    auto lock = mpi_lock();
+    while (!stop_) {
+      if (!enabled_ || active_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
+      wake_.wait_for(lock, kInterval);
+      for (MPI_Request* r : active_) {
+        int done = 0;
+        if (*r != MPI_REQUEST_NULL) MPI_Request_get_status(*r, &done, MPI_STATUS_IGNORE);
+      }
+    }
+  }
+  std::vector<MPI_Request*> active_;
+  bool enabled_ = false;
+  bool stop_ = false;
+  std::condition_variable wake_;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+namespace {
+
 class MpiWork final : public Work {
  public:
-  MpiWork(torch::Tensor t, MPI_Request req) : tensor_(std::move(t)), req_(req) {}
-  ~MpiWork() override {
-    if (req_ != MPI_REQUEST_NULL) MPI_Wait(&req_, MPI_STATUS_IGNORE);
+  // With mpi_lock() held.
+  MpiWork(torch::Tensor t, MPI_Request req, MpiProgress* progress)
+      : tensor_(std::move(t)), req_(req), progress_(req == MPI_REQUEST_NULL ? nullptr : progress) {
+    if (progress_) progress_->add(&req_);
   }
-  void wait() override { mpi_check(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait"); }
+  ~MpiWork() override { finish(); }
+  void wait() override { mpi_check(finish(), "MPI_Wait"); }
   bool test() override {
+    if (!progress_) return true;
+    auto lock = mpi_lock();
     int done = 0;
     mpi_check(MPI_Test(&req_, &done, MPI_STATUS_IGNORE), "MPI_Test");
     return done != 0;
@@ -90,17 +153,30 @@ class MpiWork final : public Work {
  private:
   torch::Tensor tensor_;  // keeps the buffer alive while MPI owns it
   MPI_Request req_;
+  MpiProgress* progress_;  // null once waited for
+
+  int finish() {
+    if (!progress_) return MPI_SUCCESS;
+    auto lock = mpi_lock();
+    progress_->remove(&req_);
+    progress_ = nullptr;
+    return MPI_Wait(&req_, MPI_STATUS_IGNORE);
+  }
 };
 
 }  // namespace
 
-MpiCommunicator::MpiCommunicator(World& world) : world_(world) {}
+MpiCommunicator::MpiCommunicator(World& world) : world_(world) {
+  if (world_.size() > 1) progress_ = std::make_unique<MpiProgress>();
+}
+MpiCommunicator::~MpiCommunicator() = default;
 int MpiCommunicator::rank() const { return world_.rank(); }
 int MpiCommunicator::size() const { return world_.size(); }
 
 void MpiCommunicator::allreduce_sum(torch::Tensor& t) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
+  auto lock = mpi_lock();
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD),
             "MPI_Allreduce");
 }
@@ -108,17 +184,19 @@ void MpiCommunicator::allreduce_sum(torch::Tensor& t) {
 std::unique_ptr<Work> MpiCommunicator::allreduce_sum_async(torch::Tensor& t) {
   int n = checked_count(t);
   MPI_Request req = MPI_REQUEST_NULL;
+  auto lock = mpi_lock();
   if (world_.size() > 1 && n > 0) {
     mpi_check(
         MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD, &req),
         "MPI_Iallreduce");
   }
-  return std::make_unique<MpiWork>(t, req);
+  return std::make_unique<MpiWork>(t, req, progress_.get());
 }
 
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
+  auto lock = mpi_lock();
   mpi_check(MPI_Bcast(t.data_ptr(), n, mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
 }
 
@@ -128,6 +206,7 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   std::vector<int64_t> shape{world_.size()};
   for (auto d : src.sizes()) shape.push_back(d);
   torch::Tensor out = torch::empty(shape, src.options());
+  auto lock = mpi_lock();
   mpi_check(MPI_Allgather(src.data_ptr(), n, mpi_type(src), out.data_ptr(), n, mpi_type(src),
                           MPI_COMM_WORLD),
             "MPI_Allgather");
@@ -135,6 +214,12 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
 }
 
 void MpiCommunicator::barrier() { world_.barrier(); }
+
+void MpiCommunicator::background_progress(bool on) {
+  if (!progress_) return;
+  auto lock = mpi_lock();
+  progress_->enable(on);
+}
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,
                                                 const torch::Device& device, bool check_order) {

@@ -9,6 +9,7 @@
 #endif
 
 #include "core/errors.h"
+#include "dist/mpi_check.h"
 #include "dist/world.h"
 
 namespace gan::dist {
@@ -84,8 +85,11 @@ class NcclCommunicator final : public Communicator {
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     ncclUniqueId id;
     if (world.rank() == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    if (MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
-      throw DistError("broadcast of the NCCL unique id failed");
+    {
+      auto lock = mpi_lock();
+      mpi_check(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD),
+                "MPI_Bcast of the NCCL unique id");
+    }
     nccl_check(ncclCommInitRank(&comm_, world.size(), id, world.rank()), "ncclCommInitRank");
   }
   ~NcclCommunicator() override {

@@ -155,10 +155,6 @@ void Reducer::on_grad_ready(size_t param) {
   Bucket& b = *buckets_[bucket_of_[param]];
   if (b.pending > 0) --b.pending;
   if (b.pending == 0) launch_ready_in_order();
-  // Open MPI moves non-blocking collectives forward only inside MPI calls: poll while
-  // backward computes the rest.
-  for (auto& bk : buckets_)
-    if (bk->launched && bk->work) bk->work->test();
 }
 
 void Reducer::finish() {

@@ -8,6 +8,12 @@
 #include "dist/mpi_check.h"
 
 namespace gan::dist {
+
+std::mutex& mpi_mutex() {
+  static std::mutex m;
+  return m;
+}
+
 World::World(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
@@ -48,7 +54,10 @@ World::~World() {
   if (!finalized) MPI_Finalize();
 }
 
-void World::barrier() const { mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+void World::barrier() const {
+  auto lock = mpi_lock();
+  mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+}
 
 void World::abort(int code) const {
   MPI_Abort(MPI_COMM_WORLD, code);
@@ -56,6 +65,7 @@ void World::abort(int code) const {
 }
 
 std::vector<uint64_t> World::allgather(uint64_t value) const {
+  auto lock = mpi_lock();
   std::vector<uint64_t> all(size_);
   mpi_check(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD),
             "MPI_Allgather");
@@ -63,12 +73,14 @@ std::vector<uint64_t> World::allgather(uint64_t value) const {
 }
 
 int64_t World::allreduce_max(int64_t value) const {
+  auto lock = mpi_lock();
   int64_t out = 0;
   mpi_check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
   return out;
 }
 
 int64_t World::allreduce_min(int64_t value) const {
+  auto lock = mpi_lock();
   int64_t out = 0;
   mpi_check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
   return out;
@@ -76,6 +88,7 @@ int64_t World::allreduce_min(int64_t value) const {
 
 std::vector<double> World::allreduce_sum(std::vector<double> values) const {
   if (size_ == 1 || values.empty()) return values;
+  auto lock = mpi_lock();
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
                           MPI_SUM, MPI_COMM_WORLD),
             "MPI_Allreduce");
@@ -87,6 +100,7 @@ std::vector<double> World::allreduce_sum(std::vector<double> values) const {
 }
 
 std::string World::broadcast(const std::string& value, int root) const {
+  auto lock = mpi_lock();
   uint64_t n = value.size();
   mpi_check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
   std::string out = rank_ == root ? value : std::string(n, '\0');
@@ -96,6 +110,7 @@ std::string World::broadcast(const std::string& value, int root) const {
 }
 
 std::vector<std::string> World::allgather(const std::string& value) const {
+  auto lock = mpi_lock();
   int n = static_cast<int>(value.size());
   std::vector<int> counts(size_), displs(size_);
   mpi_check(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD),
