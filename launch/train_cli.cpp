@@ -88,7 +88,9 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--overlap", o.overlap, "start bucket all-reduces during backward")
+  app.add_option("--overlap", o.overlap,
+                 "start bucket all-reduces during backward (gains nothing on CPU runs whose "
+                 "ranks keep every core busy; see benchmarks/README.md)")
       ->capture_default_str();
   app.add_option("--grad-compress", o.grad_compress, "gradients travel as fp16/bf16 (fp32 sums)")
       ->check(CLI::IsMember({"none", "fp16", "bf16"}))

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/errors.h"
 #include "dist/agreement.h"
 #include "dist/data_parallel.h"
@@ -81,6 +84,56 @@ TEST(Reducer, OverlappedMatchesAfterBackwardAndSurvivesUnusedParameters) {
     for (size_t i = 0; i < po.size(); ++i)
       EXPECT_TRUE(po[i].grad().equal(pf[i].grad())) << "parameter " << i << " round " << round;
   }
+}
+
+// DataParallel scales the loss by 1/world and lets the reducer only sum: the result must be the
+// mean over ranks of each rank's own gradient, computed here from every rank's input.
+TEST(DataParallel, BackwardAndSyncGiveTheMeanOfEachRanksGradient) {
+  dist::MpiCommunicator comm(*g_world);
+  dist::DataParallel dp(comm);
+  Net net, ref;
+  dp.broadcast_module(net);
+  {
+    torch::NoGradGuard ng;
+    auto pn = net.parameters(), pr = ref.parameters();
+    for (size_t i = 0; i < pn.size(); ++i) pr[i].copy_(pn[i]);
+  }
+  torch::manual_seed(100 + g_world->rank());
+  auto x = torch::randn({8, 50});
+  dist::zero_grads(net);
+  dp.expect_grads(net);
+  dp.backward(net.b(net.a(x)).pow(2).mean());
+  dp.sync_grads(net);
+  // Reference: every rank's loss on one replica, summed, divided by the world size.
+  auto all = comm.allgather(x);
+  torch::Tensor total;
+  for (int r = 0; r < g_world->size(); ++r) {
+    auto l = ref.b(ref.a(all[r])).pow(2).mean();
+    total = r == 0 ? l : total + l;
+  }
+  (total / g_world->size()).backward();
+  auto pn = net.parameters(), pr = ref.parameters();
+  for (size_t i = 0; i < pn.size(); ++i) {
+    if (!pr[i].grad().defined()) continue;  // `unused`
+    EXPECT_TRUE(torch::allclose(pn[i].grad(), pr[i].grad(), 1e-5, 1e-7)) << "parameter " << i;
+  }
+}
+
+// With background progress on, an all-reduce in flight completes while its caller does
+// something else (here: sleeps, as a CPU does while a GPU computes), with no MPI call from it.
+// Without the progress thread this fails: Open MPI moves the all-reduce only inside MPI calls.
+TEST(MpiCommunicator, BackgroundProgressCompletesAnAllreduceWhileTheCallerSleeps) {
+  dist::MpiCommunicator comm(*g_world);
+  auto t = torch::ones({1 << 20});  // 4 MB: several rounds, about a millisecond here
+  g_world->barrier();
+  comm.background_progress(true);
+  auto work = comm.allreduce_sum_async(t);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  comm.background_progress(false);
+  bool done = work->test();  // one MPI_Test: not enough to run a whole all-reduce
+  work->wait();
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(t.eq(g_world->size()).all().item<bool>());
 }
 
 TEST(Reducer, CompressedGradientsAreCloseToFp32) {
