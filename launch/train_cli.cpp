@@ -89,8 +89,9 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--overlap", o.overlap,
-                 "start bucket all-reduces during backward (gains nothing on CPU runs whose "
-                 "ranks keep every core busy; see benchmarks/README.md)")
+                 "start bucket all-reduces during backward: true, false, or auto (on for CUDA, "
+                 "and on CPUs when ranks x threads leave a core free; results are equal)")
+      ->check(CLI::IsMember({"auto", "true", "false"}))
       ->capture_default_str();
   app.add_option("--grad-compress", o.grad_compress, "gradients travel as fp16/bf16 (fp32 sums)")
       ->check(CLI::IsMember({"none", "fp16", "bf16"}))

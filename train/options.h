@@ -28,7 +28,9 @@ struct TrainOptions {
   std::string backend = "auto";
   bool check_collectives = false;  // debug: compare every collective's signature across ranks
   double bucket_mb = 25.0;
-  bool overlap = true;
+  // auto: on for CUDA devices, and on the CPU when this host's ranks x threads leave a core
+  // free for MPI's progress; with every core computing, overlap only costs (benchmarks/).
+  std::string overlap = "auto";
   std::string grad_compress = "none";
   std::string device = "cpu";
   std::string eval_classifier;  // FD in this classifier's feature space at each sample step

@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/errors.h"
 #include "dataio/loader.h"
@@ -58,6 +59,7 @@ bool resumable_difference(const std::string& key) {
                                "replica-check-every",
                                "config",
                                "threads",
+                               "overlap",  // on and off give bitwise-equal results
                                "out",
                                "debug-trace",
                                "eval-classifier"};
@@ -66,7 +68,18 @@ bool resumable_difference(const std::string& key) {
   return false;
 }
 
+// The host's online cores, not the affinity mask: a rank bound to one core still shares the
+// host with its peers.
+int online_cores() { return static_cast<int>(std::thread::hardware_concurrency()); }
+
 }  // namespace
+
+bool resolve_overlap(const std::string& setting, const std::string& device, int local_ranks,
+                     int threads, int host_cores) {
+  if (setting != "auto") return setting == "true";
+  if (device.rfind("cuda", 0) == 0) return true;
+  return local_ranks * std::max(1, threads) < host_cores;
+}
 
 struct Trainer::State {
   TrainOptions o;
@@ -140,7 +153,8 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
         dist::make_communicator(o.backend, world, torch::Device(o.device), o.check_collectives);
     dist::ReducerOptions ro;
     ro.bucket_mb = o.bucket_mb;
-    ro.overlap = o.overlap;
+    ro.overlap =
+        resolve_overlap(o.overlap, o.device, world.local_size(), o.threads, online_cores());
     ro.compress = o.grad_compress;
     s.dp = std::make_unique<dist::DataParallel>(*s.comm, ro);
     s.model = models::make_model(o.model, mo, *s.dp);
@@ -196,9 +210,13 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   s.log->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(world.rank()) + "] [%l] %v");
   s.log->flush_on(spdlog::level::info);
   for (const auto& r : rejected) s.log->warn("skipped corrupt checkpoint: {}", r);
-  s.log->info("{} on {} rank(s), host {}, local rank {}/{}, backend {}, {} thread(s)", o.model,
-              world.size(), world.host(), world.local_rank(), world.local_size(), s.comm->name(),
-              o.threads);
+  s.log->info(
+      "{} on {} rank(s), host {}, local rank {}/{}, backend {}, {} thread(s), overlap {} ({})",
+      o.model, world.size(), world.host(), world.local_rank(), world.local_size(), s.comm->name(),
+      o.threads,
+      resolve_overlap(o.overlap, o.device, world.local_size(), o.threads, online_cores()) ? "on"
+                                                                                          : "off",
+      o.overlap);
   s.log->info("data {}: {} images {}x{}x{}, {} steps/epoch at global batch {}", o.data,
               s.manifest.total, s.manifest.shape.h, s.manifest.shape.w, s.manifest.shape.c,
               s.steps_per_epoch, o.batch_size);
