@@ -140,8 +140,8 @@ class MpiWork final : public Work {
       : tensor_(std::move(t)), req_(req), progress_(req == MPI_REQUEST_NULL ? nullptr : progress) {
     if (progress_) progress_->add(&req_);
   }
-  ~MpiWork() override { finish(); }
-  void wait() override { mpi_check(finish(), "MPI_Wait"); }
+  ~MpiWork() override { finish(/*check=*/false); }
+  void wait() override { finish(/*check=*/true); }
   bool test() override {
     if (!progress_) return true;
     auto lock = mpi_lock();
@@ -155,12 +155,13 @@ class MpiWork final : public Work {
   MPI_Request req_;
   MpiProgress* progress_;  // null once waited for
 
-  int finish() {
-    if (!progress_) return MPI_SUCCESS;
+  void finish(bool check) {
+    if (!progress_) return;
     auto lock = mpi_lock();
     progress_->remove(&req_);
     progress_ = nullptr;
-    return MPI_Wait(&req_, MPI_STATUS_IGNORE);
+    int rc = MPI_Wait(&req_, MPI_STATUS_IGNORE);
+    if (check) mpi_check(rc, "MPI_Wait");  // MPI_Error_string, too, under the lock
   }
 };
 

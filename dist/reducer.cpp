@@ -106,8 +106,13 @@ Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions o
 }
 
 Reducer::~Reducer() {
+  // Buckets still in flight (an exception left backward) must finish before their memory
+  // goes; an error now cannot be reported from a destructor.
   for (auto& b : buckets_)
-    if (b->work) b->work->wait();
+    if (b->work) try {
+        b->work->wait();
+      } catch (const std::exception&) {
+      }
 }
 
 void Reducer::prepare() {

@@ -147,14 +147,17 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     }
   });
   mo.device = o.device;
+  // One decision for every rank: ranks that disagree would order their collectives differently
+  // whenever backward itself communicates (SyncBatchNorm). auto weighs each host separately.
+  const bool overlap = world.allreduce_min(resolve_overlap(o.overlap, o.device, world.local_size(),
+                                                           o.threads, online_cores())) == 1;
   dist::all_or_none(world, [&] {
     torch::manual_seed(mo.seed);
     s.comm =
         dist::make_communicator(o.backend, world, torch::Device(o.device), o.check_collectives);
     dist::ReducerOptions ro;
     ro.bucket_mb = o.bucket_mb;
-    ro.overlap =
-        resolve_overlap(o.overlap, o.device, world.local_size(), o.threads, online_cores());
+    ro.overlap = overlap;
     ro.compress = o.grad_compress;
     s.dp = std::make_unique<dist::DataParallel>(*s.comm, ro);
     s.model = models::make_model(o.model, mo, *s.dp);
@@ -213,10 +216,7 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   s.log->info(
       "{} on {} rank(s), host {}, local rank {}/{}, backend {}, {} thread(s), overlap {} ({})",
       o.model, world.size(), world.host(), world.local_rank(), world.local_size(), s.comm->name(),
-      o.threads,
-      resolve_overlap(o.overlap, o.device, world.local_size(), o.threads, online_cores()) ? "on"
-                                                                                          : "off",
-      o.overlap);
+      o.threads, overlap ? "on" : "off", o.overlap);
   s.log->info("data {}: {} images {}x{}x{}, {} steps/epoch at global batch {}", o.data,
               s.manifest.total, s.manifest.shape.h, s.manifest.shape.w, s.manifest.shape.c,
               s.steps_per_epoch, o.batch_size);

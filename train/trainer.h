@@ -13,7 +13,8 @@ namespace gan::train {
 // --overlap auto|true|false. auto: on for CUDA devices; on the CPU only when this host's ranks
 // x threads leave a core free, because an MPI all-reduce needs CPU time to move on and, with
 // every core computing, starting it during backward only slows backward (benchmarks/README.md:
-// 3-8% per step at 2 ranks on 2 cores). On and off give bitwise-equal results.
+// 3-8% per step at 2 ranks on 2 cores). On and off give bitwise-equal results. The trainer
+// takes the minimum over all ranks, so every rank runs the same way.
 bool resolve_overlap(const std::string& setting, const std::string& device, int local_ranks,
                      int threads, int host_cores);
 
