@@ -39,6 +39,13 @@ torch::ScalarType wire_type(const std::string& compress, torch::ScalarType t) {
   return t;
 }
 
+// Whether `grad` is the bucket's own storage at element `offset` (a view made by the
+// constructor that nothing has replaced since), so there is nothing to copy either way.
+bool lives_in(const torch::Tensor& grad, const torch::Tensor& flat, int64_t offset) {
+  return grad.defined() && grad.data_ptr() == static_cast<const char*>(flat.data_ptr()) +
+                                                  offset * flat.element_size();
+}
+
 }  // namespace
 
 void zero_grads(torch::nn::Module& module) {
@@ -126,11 +133,9 @@ void Reducer::prepare() {
 }
 
 void Reducer::pack(Bucket& b) {
-  const auto* base = static_cast<const char*>(b.flat.data_ptr());
   for (size_t i = 0; i < b.params.size(); ++i) {
     const auto& g = params_[b.params[i]].grad();
-    // A gradient that is a view of its bucket slot is already in place.
-    if (g.defined() && g.data_ptr() == base + b.offsets[i] * b.flat.element_size()) continue;
+    if (lives_in(g, b.flat, b.offsets[i])) continue;
     auto slice = b.flat.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]);
     if (!g.defined())
       slice.zero_();
@@ -182,14 +187,10 @@ void Reducer::finish() {
     const auto ptype = params_[b.params.front()].scalar_type();
     torch::Tensor avg = b.flat.scalar_type() == ptype ? b.flat : b.flat.to(ptype);
     if (opts_.average) avg.div_(world);
-    const auto* base = static_cast<const char*>(avg.data_ptr());
     for (size_t i = 0; i < b.params.size(); ++i) {
       auto& p = params_[b.params[i]];
-      const int64_t n = b.offsets[i + 1] - b.offsets[i];
-      // Gradients that are views of the bucket are already averaged in place.
-      if (p.grad().defined() && p.grad().data_ptr() == base + b.offsets[i] * avg.element_size())
-        continue;
-      auto slice = avg.narrow(0, b.offsets[i], n).view(p.sizes());
+      if (lives_in(p.grad(), avg, b.offsets[i])) continue;  // already reduced in place
+      auto slice = avg.narrow(0, b.offsets[i], b.offsets[i + 1] - b.offsets[i]).view(p.sizes());
       if (!p.grad().defined())
         p.mutable_grad() = slice.clone();
       else

@@ -192,47 +192,13 @@ const uint8_t kQuad[4][3] = {{250, 20, 20}, {20, 250, 20}, {20, 20, 250}, {240, 
 
 int quad_of(int x, int y) { return (y >= 8 ? 2 : 0) + (x >= 16 ? 1 : 0); }
 
-// The stored pixels for orientation o, built from the EXIF spec's wording ("0th row is the
-// visual right-hand side, 0th column the visual top" for 6, ...), not from the decoder.
+// The stored pixels for orientation o (store_for_orientation follows the EXIF spec's wording).
 std::vector<uint8_t> stored_for(int o, int* sw, int* sh) {
   const int W = 32, H = 16;
-  const bool swap = o >= 5;
-  *sw = swap ? H : W;
-  *sh = swap ? W : H;
-  std::vector<uint8_t> s(static_cast<size_t>(*sw) * *sh * 3);
-  for (int r = 0; r < *sh; ++r) {
-    for (int c = 0; c < *sw; ++c) {
-      int ar = 0, ac = 0;  // visual row, column
-      switch (o) {
-        case 1:
-          ar = r, ac = c;
-          break;
-        case 2:
-          ar = r, ac = W - 1 - c;
-          break;
-        case 3:
-          ar = H - 1 - r, ac = W - 1 - c;
-          break;
-        case 4:
-          ar = H - 1 - r, ac = c;
-          break;
-        case 5:
-          ar = c, ac = r;
-          break;  // row0 = left,  col0 = top
-        case 6:
-          ar = c, ac = W - 1 - r;
-          break;  // row0 = right, col0 = top
-        case 7:
-          ar = H - 1 - c, ac = W - 1 - r;
-          break;  // row0 = right, col0 = bottom
-        case 8:
-          ar = H - 1 - c, ac = r;
-          break;  // row0 = left,  col0 = bottom
-      }
-      std::memcpy(&s[(static_cast<size_t>(r) * *sw + c) * 3], kQuad[quad_of(ac, ar)], 3);
-    }
-  }
-  return s;
+  std::vector<uint8_t> upright(W * H * 3);
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) std::memcpy(&upright[(y * W + x) * 3], kQuad[quad_of(x, y)], 3);
+  return store_for_orientation(upright, W, H, o, sw, sh);
 }
 
 void check_upright(const DecodedImage& im, int o, const std::string& what) {

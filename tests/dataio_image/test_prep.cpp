@@ -13,48 +13,6 @@ using namespace gan::test;
 
 namespace {
 
-// Stored pixels that display as `img` (w x h) under EXIF orientation o.
-std::vector<uint8_t> store_for_orientation(const std::vector<uint8_t>& img, int w, int h, int o,
-                                           int* sw, int* sh) {
-  const bool swap = o >= 5;
-  *sw = swap ? h : w;
-  *sh = swap ? w : h;
-  std::vector<uint8_t> s(img.size());
-  for (int r = 0; r < *sh; ++r) {
-    for (int c = 0; c < *sw; ++c) {
-      int ar = 0, ac = 0;
-      switch (o) {
-        case 1:
-          ar = r, ac = c;
-          break;
-        case 2:
-          ar = r, ac = w - 1 - c;
-          break;
-        case 3:
-          ar = h - 1 - r, ac = w - 1 - c;
-          break;
-        case 4:
-          ar = h - 1 - r, ac = c;
-          break;
-        case 5:
-          ar = c, ac = r;
-          break;
-        case 6:
-          ar = c, ac = w - 1 - r;
-          break;
-        case 7:
-          ar = h - 1 - c, ac = w - 1 - r;
-          break;
-        case 8:
-          ar = h - 1 - c, ac = r;
-          break;
-      }
-      std::memcpy(&s[(size_t(r) * *sw + c) * 3], &img[(size_t(ar) * w + ac) * 3], 3);
-    }
-  }
-  return s;
-}
-
 std::vector<uint8_t> run(const PrepRecipe& r, const std::vector<uint8_t>& file, int* denom) {
   ImagePrep prep(r);
   std::vector<uint8_t> out(prep.output_bytes());

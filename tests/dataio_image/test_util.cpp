@@ -205,6 +205,47 @@ std::vector<uint8_t> natural_rgb(int w, int h, uint32_t seed) {
   return img;
 }
 
+std::vector<uint8_t> store_for_orientation(const std::vector<uint8_t>& img, int w, int h, int o,
+                                           int* sw, int* sh) {
+  const bool swap = o >= 5;
+  *sw = swap ? h : w;
+  *sh = swap ? w : h;
+  std::vector<uint8_t> s(img.size());
+  for (int r = 0; r < *sh; ++r) {
+    for (int c = 0; c < *sw; ++c) {
+      int ar = 0, ac = 0;  // the visual row and column stored at (r, c)
+      switch (o) {
+        case 1:
+          ar = r, ac = c;
+          break;
+        case 2:
+          ar = r, ac = w - 1 - c;
+          break;
+        case 3:
+          ar = h - 1 - r, ac = w - 1 - c;
+          break;
+        case 4:
+          ar = h - 1 - r, ac = c;
+          break;
+        case 5:
+          ar = c, ac = r;
+          break;  // row0 = left,  col0 = top
+        case 6:
+          ar = c, ac = w - 1 - r;
+          break;  // row0 = right, col0 = top
+        case 7:
+          ar = h - 1 - c, ac = w - 1 - r;
+          break;  // row0 = right, col0 = bottom
+        case 8:
+          ar = h - 1 - c, ac = r;
+          break;  // row0 = left,  col0 = bottom
+      }
+      std::memcpy(&s[(size_t(r) * *sw + c) * 3], &img[(size_t(ar) * w + ac) * 3], 3);
+    }
+  }
+  return s;
+}
+
 double mean_abs_diff(const uint8_t* a, const uint8_t* b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; ++i) s += std::abs(int(a[i]) - int(b[i]));

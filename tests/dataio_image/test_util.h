@@ -50,6 +50,12 @@ std::vector<uint8_t> encode_png(const PngSpec& spec);
 // 178x218-style "natural" RGB content: smooth gradients, a few shapes, mild noise.
 std::vector<uint8_t> natural_rgb(int w, int h, uint32_t seed);
 
+// The stored RGB pixels (*sw x *sh) that display as `img` (w x h) under EXIF orientation o,
+// written from the EXIF spec's wording ("0th row is the visual right-hand side, 0th column the
+// visual top" for 6, ...), not from the decoder.
+std::vector<uint8_t> store_for_orientation(const std::vector<uint8_t>& img, int w, int h, int o,
+                                           int* sw, int* sh);
+
 double mean_abs_diff(const uint8_t* a, const uint8_t* b, size_t n);
 
 // Debian's python with PIL + numpy, or "" when it is not usable.
