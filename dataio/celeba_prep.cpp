@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -27,6 +28,22 @@ bool parse_split(const std::string& s, Split* out) {
 }
 
 }  // namespace
+
+std::string find_celeba_list(const std::string& image_dir, const std::string& name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path d = fs::absolute(image_dir, ec).lexically_normal();
+  if (ec) return "";
+  if (!d.has_filename()) d = d.parent_path();  // "dir/" normalises to a trailing separator
+  for (int up = 0; up < 3 && !d.empty(); ++up, d = d.parent_path()) {
+    for (const char* sub : {"", "Anno", "Eval"}) {
+      const fs::path f = d / sub / name;
+      if (fs::is_regular_file(f, ec)) return f.string();
+    }
+    if (d == d.root_path()) break;
+  }
+  return "";
+}
 
 PrepPlan plan_celeba(const CelebaSources& src) {
   Split want = Split::kTrain;

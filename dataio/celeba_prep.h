@@ -29,6 +29,12 @@ struct PrepPlan {
   int64_t other_split = 0;               // files left out because they belong to another split
 };
 
+// The CelebA list file `name` (list_attr_celeba.txt, list_eval_partition.txt) that belongs
+// to an image folder: looked for in the folder, its parent and its grandparent, each also in
+// Anno/ and Eval/ (torchvision's flat layout and the official Img/, Anno/, Eval/ one).
+// Returns the first regular file found, or "" when there is none.
+std::string find_celeba_list(const std::string& image_dir, const std::string& name);
+
 // Scans the folder and joins the lists. A file missing from a given attribute or partition
 // list is excluded with a reason (so the report shows it); files of other splits are
 // dropped silently (counted in other_split). Throws UsageError for a bad split name and

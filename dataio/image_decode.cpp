@@ -325,6 +325,27 @@ int pick_dct_denom(const DecodeOptions& o, int crop_w, int crop_h, int full_w, i
   return 1;
 }
 
+// Structure check of entropy-coded bytes that are not decoded (below the crop): up to the
+// EOI marker, a 0xFF may only be a stuffed zero, a fill byte or a restart marker. Catches a
+// cut file (no EOI) and most overwritten or spliced data; a flipped bit that keeps this
+// structure changes only pixels that are never read. Returns null when fine, else a reason.
+const char* entropy_tail_problem(const uint8_t* p, size_t n, char (&buf)[96]) {
+  const uint8_t* end = p + n;
+  while (p < end) {
+    p = static_cast<const uint8_t*>(std::memchr(p, 0xFF, static_cast<size_t>(end - p)));
+    if (!p) break;
+    while (p < end && *p == 0xFF) ++p;  // fill bytes
+    if (p == end) break;
+    const uint8_t m = *p++;
+    if (m == 0xD9) return nullptr;  // EOI; anything after it is ignored, as libjpeg does
+    if (m != 0x00 && !(m >= 0xD0 && m <= 0xD7)) {
+      std::snprintf(buf, sizeof buf, "Corrupt JPEG data: marker 0x%02x inside the scan data", m);
+      return buf;
+    }
+  }
+  return "Premature end of JPEG file";
+}
+
 }  // namespace
 
 struct ImageDecoder::Impl {
@@ -515,18 +536,37 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
     jpeg_read_scanlines(c, rows.data() + (c->output_scanline - ry0),
                         static_cast<JDIMENSION>(ry0 + rh) - c->output_scanline);
   }
+  // Rows below the region: a single-scan file whose decoder has met no marker but a restart
+  // may stop here and have the rest of its scan checked for structure only (the rows it
+  // codes are never used); otherwise, or with decode_jpeg_tail, decode them to EOI.
+  bool tail_scanned = false;
   if (c->output_scanline < c->output_height) {
-    // Skipping to the very end would stop entropy decoding (libjpeg-turbo marks EOI as
-    // reached), hiding a cut or corrupt tail. Skip all but the last row, then decode it.
-    const JDIMENSION left = c->output_height - c->output_scanline;
-    if (left > 1) jpeg_skip_scanlines(c, left - 1);
-    tail.resize(stride);
-    JSAMPROW t = tail.data();
-    jpeg_read_scanlines(c, &t, 1);
+    const int m = c->unread_marker;  // already consumed from the input when set
+    if (!opts.decode_jpeg_tail && !jpeg_has_multiple_scans(c) &&
+        (m == 0 || (m >= 0xd0 && m <= 0xd7))) {
+      char buf[96];
+      const char* bad = entropy_tail_problem(c->src->next_input_byte, c->src->bytes_in_buffer, buf);
+      if (bad) {
+        jpeg_abort_decompress(c);
+        throw ImageError(path, std::string("corrupt JPEG: ") + bad);
+      }
+      tail_scanned = true;
+    } else {
+      // Skipping to the very end would stop entropy decoding (libjpeg-turbo marks EOI as
+      // reached), hiding a cut or corrupt tail. Skip all but the last row, then decode it.
+      const JDIMENSION left = c->output_height - c->output_scanline;
+      if (left > 1) jpeg_skip_scanlines(c, left - 1);
+      tail.resize(stride);
+      JSAMPROW t = tail.data();
+      jpeg_read_scanlines(c, &t, 1);
+    }
   }
   const bool adobe_inverted = cmyk && c->saw_Adobe_marker;
-  // Reads up to EOI, so a file cut right after the last scan is still caught.
-  jpeg_finish_decompress(c);
+  if (tail_scanned) {
+    jpeg_abort_decompress(c);
+  } else {
+    jpeg_finish_decompress(c);  // reads up to EOI: a file cut right after its last scan fails
+  }
 
   if (cmyk) {
     // RGB = (1 - C)(1 - K). Adobe (Photoshop) writes the inks inverted, so the stored

@@ -66,11 +66,17 @@ struct DecodeOptions {
   // The box then replaces crop_w/crop_h for the DCT-scale choice, and, when allow_roi is
   // set, a JPEG is only reconstructed (IDCT, upsampling, colour) inside the box plus a
   // margin for the resampling filter: `resample_support` output pixels (0.5 area, 1 bilinear,
-  // 3 Lanczos-3) scaled to decoded pixels, plus 2. The whole entropy-coded stream is still
-  // decoded to the EOI marker, so corruption anywhere in the file is still an error.
+  // 3 Lanczos-3) scaled to decoded pixels, plus 2. Rows above the box are entropy-decoded
+  // (libjpeg cannot skip them otherwise) without IDCT.
   std::function<bool(int full_w, int full_h, CropBox* box, std::string* reason)> region;
   bool allow_roi = true;
   double resample_support = 3.0;
+  // Rows below the box: true decodes the entropy-coded data to the EOI marker, so every
+  // decoder warning anywhere in the file is an error. false (single-scan JPEGs) stops after
+  // the box and checks the rest for structure only: markers, EOI present (a cut file still
+  // fails), at 20-25% less decoding work for a centred crop. Progressive files are decoded
+  // whole either way.
+  bool decode_jpeg_tail = true;
 };
 
 struct DecodedImage {

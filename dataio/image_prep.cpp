@@ -12,6 +12,7 @@ std::string PrepRecipe::describe() const {
   s += std::string(" filter=") + resize_filter_name(filter);
   s += small == SmallImagePolicy::kUpscale ? " small=upscale" : " small=skip";
   s += dct_scaling ? " dct_scaling=on" : " dct_scaling=off";
+  if (!decode_jpeg_tail) s += " jpeg_tail=scan";  // absent when default: older keys still match
   s += " alpha=composite-on-black";
   return s;
 }
@@ -51,6 +52,7 @@ bool ImagePrep::process_bytes(const uint8_t* data, size_t size, const std::strin
     return true;
   };
   opts.allow_roi = recipe_.roi_decoding;
+  opts.decode_jpeg_tail = recipe_.decode_jpeg_tail;
   opts.resample_support = recipe_.filter == ResizeFilter::kArea       ? 0.5
                           : recipe_.filter == ResizeFilter::kBilinear ? 1.0
                                                                       : 3.0;

@@ -22,6 +22,9 @@ struct PrepRecipe {
   // Reconstruct only the crop (plus the filter margin) of a JPEG; the entropy-coded data is
   // still decoded to the end, so validation is unchanged. Same bytes as without.
   bool roi_decoding = true;
+  // JPEG rows below the crop: entropy-decoded to EOI (true) or structure-checked only
+  // (false; DecodeOptions::decode_jpeg_tail). The pixels are the same either way.
+  bool decode_jpeg_tail = true;
   int64_t max_pixels = kDefaultMaxPixels;
   int64_t max_file_bytes = kDefaultMaxFileBytes;
 

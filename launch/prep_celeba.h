@@ -12,12 +12,16 @@ class App;
 namespace gan::launch {
 
 struct CelebaArgs {
-  std::string src, attr, partition, split = "all", out;
+  std::string src, split = "all", out;
+  // auto: look next to --src (dataio::find_celeba_list); none: do not use; else the file.
+  std::string attr = "auto", partition = "auto";
   std::string crop = "128";
+  std::string crop_box;  // y,x,h,w; the same as --crop y,x,h,w
   int size = 64;
   std::string filter = "area";
   std::string small = "upscale";
   bool no_dct_scaling = false;
+  std::string jpeg_tail = "decode";
   int64_t shard_size = 20000;
   int64_t chunk = 64;
   int threads = 1;

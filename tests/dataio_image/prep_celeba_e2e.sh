@@ -106,5 +106,38 @@ printf '2\nA B\n000001.jpg 1\n' > "$work/bad_attr.txt"
 expect_rc 3 "malformed attr file is a data error" "$prep" celeba --src "$src" --attr "$work/bad_attr.txt" --out "$work/o6"
 check "error names file and line" grep -q "bad_attr.txt:3: expected 2 values" "$work/last.log"
 
+# The official CelebA layout: the lists are found next to the images without --attr or
+# --partition; "none" leaves them out. --crop-box is --crop y,x,h,w.
+cel=$work/celeba
+mkdir -p "$cel/Img" "$cel/Anno" "$cel/Eval"
+cp -r "$big" "$cel/Img/img_align_celeba"
+{ echo 300; echo "A0 A1"; for i in $(seq 1 300); do printf '%06d.jpg %d -1\n' "$i" $(( i % 3 ? 1 : -1 )); done; } > "$cel/Anno/list_attr_celeba.txt"
+for i in $(seq 1 300); do printf '%06d.jpg %d\n' "$i" $(( i <= 200 ? 0 : 1 )); done > "$cel/Eval/list_eval_partition.txt"
+lay=(celeba --src "$cel/Img/img_align_celeba" --shard-size 100 --size 32)
+expect_rc 0 "lists found in Anno/ and Eval/" "$prep" "${lay[@]}" --split train --out "$work/c1"
+check "log names the lists it used" grep -q "labels: 2 attributes from $cel/Anno/list_attr_celeba.txt" "$work/last.log"
+check "train split with labels from the found lists" $py - "$work/c1" <<'PY'
+import json, sys, h5py
+d = sys.argv[1]
+m, r = json.load(open(d + "/manifest.json")), json.load(open(d + "/prep-report.json"))
+assert m["total"] == 200 and r["other_split_files"] == 100, (m["total"], r["other_split_files"])
+assert r["attr_file"].endswith("Anno/list_attr_celeba.txt"), r["attr_file"]
+f = h5py.File(d + "/" + m["shards"][0]["name"])
+assert f["labels"].shape == (100, 2) and list(f["labels"][2]) == [0, 0], list(f["labels"][2])
+PY
+expect_rc 0 "--attr none --partition none" "$prep" "${lay[@]}" --attr none --partition none --out "$work/c2"
+check "no labels, all 300 files" $py -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["total"]==300 and not m.get("label_names"), m' "$work/c2/manifest.json"
+expect_rc 0 "--crop-box" "$prep" "${lay[@]}" --crop-box 57,25,128,128 --out "$work/c3"
+expect_rc 0 "--crop y,x,h,w" "$prep" "${lay[@]}" --crop 57,25,128,128 --out "$work/c4"
+check "--crop-box gives the bytes of --crop y,x,h,w" [ "$(shas "$work/c3")" = "$(shas "$work/c4")" ]
+expect_rc 2 "--crop with --crop-box is a usage error" "$prep" "${lay[@]}" --crop 108 --crop-box 1,1,64,64 --out "$work/c5"
+expect_rc 2 "--attr naming no file is a usage error" "$prep" "${lay[@]}" --attr "$work/nope.txt" --out "$work/c5"
+check "and says which" grep -q "nope.txt: no such file" "$work/last.log"
+# --jpeg-tail scan: the same shards on clean files; a cut file is still refused.
+expect_rc 0 "--jpeg-tail scan" "$prep" "${lay[@]}" --crop 57,25,128,128 --jpeg-tail scan --out "$work/c6"
+check "--jpeg-tail scan gives the same bytes" [ "$(shas "$work/c4")" = "$(shas "$work/c6")" ]
+expect_rc 3 "--jpeg-tail scan still refuses the cut file" "$prep" "${args[@]}" --jpeg-tail scan --out "$work/c7"
+check "cut file reported" grep -q '"000041.jpg", "reason": "corrupt JPEG: Premature end' "$work/c7/prep-report.json"
+
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

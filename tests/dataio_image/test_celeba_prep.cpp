@@ -122,3 +122,26 @@ TEST(CelebaPrep, ChannelStats) {
   EXPECT_DOUBLE_EQ(mean[2], 0.0);
   EXPECT_DOUBLE_EQ(std[2], 0.0);
 }
+
+TEST(CelebaPrep, FindsTheListsInTheUsualLayouts) {
+  TempDir d;
+  // The official download: celeba/Img/img_align_celeba, celeba/Anno, celeba/Eval.
+  const std::string root = d / "celeba", img = root + "/Img/img_align_celeba";
+  run_command("mkdir -p " + img + " " + root + "/Anno " + root + "/Eval");
+  EXPECT_EQ(find_celeba_list(img, "list_attr_celeba.txt"), "");
+  write_file(root + "/Anno/list_attr_celeba.txt", std::string("0\nA\n"));
+  write_file(root + "/Eval/list_eval_partition.txt", std::string(""));
+  EXPECT_EQ(find_celeba_list(img, "list_attr_celeba.txt"), root + "/Anno/list_attr_celeba.txt");
+  EXPECT_EQ(find_celeba_list(img + "/", "list_eval_partition.txt"),
+            root + "/Eval/list_eval_partition.txt");
+  // torchvision's flat layout (the parent), and a list in the image folder itself, win over
+  // folders further up.
+  write_file(root + "/Img/list_attr_celeba.txt", std::string("0\nA\n"));
+  EXPECT_EQ(find_celeba_list(img, "list_attr_celeba.txt"), root + "/Img/list_attr_celeba.txt");
+  write_file(img + "/list_attr_celeba.txt", std::string("0\nA\n"));
+  EXPECT_EQ(find_celeba_list(img, "list_attr_celeba.txt"), img + "/list_attr_celeba.txt");
+  // A directory with the list's name is not a list.
+  run_command("mkdir -p " + img + "/list_eval_partition.txt");
+  EXPECT_EQ(find_celeba_list(img, "list_eval_partition.txt"),
+            root + "/Eval/list_eval_partition.txt");
+}

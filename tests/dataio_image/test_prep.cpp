@@ -1,6 +1,7 @@
 // The ImagePrep recipe: ROI decoding gives the same bytes as a full decode, for every
 // filter, orientation, colour model and DCT scale; cut files are still caught with ROI;
-// EXIF-mirrored axes map the crop correctly into DCT-scaled images.
+// EXIF-mirrored axes map the crop correctly into DCT-scaled images; --jpeg-tail scan keeps
+// the pixels and still refuses cut files.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -111,5 +112,44 @@ TEST(Prep, CutFileCaughtWithRoi) {
     }
     std::string why;
     EXPECT_TRUE(prep.process_bytes(jpg.data(), jpg.size(), "ok.jpg", out.data(), &why)) << why;
+  }
+}
+
+TEST(Prep, JpegTailScanKeepsThePixelsAndStillCatchesCutFiles) {
+  // --jpeg-tail scan: the rows below the crop are checked for structure, not decoded.
+  const auto src = natural_rgb(178, 218, 11);
+  PrepRecipe decode_all, scan_tail;
+  scan_tail.decode_jpeg_tail = false;
+  ImagePrep strict(decode_all), fast(scan_tail);
+  std::vector<uint8_t> a(strict.output_bytes()), b(fast.output_bytes());
+  for (int kind = 0; kind < 3; ++kind) {  // baseline, progressive, restart markers
+    const auto jpg =
+        encode_jpeg(src, 178, 218, JpegColor::kRgb, 95, true, {}, kind == 1, kind == 2 ? 2 : 0);
+    std::string why;
+    ASSERT_TRUE(strict.process_bytes(jpg.data(), jpg.size(), "ok.jpg", a.data(), &why)) << why;
+    ASSERT_TRUE(fast.process_bytes(jpg.data(), jpg.size(), "ok.jpg", b.data(), &why)) << why;
+    EXPECT_EQ(a, b) << "kind " << kind;
+    // Cut below the crop, or only the EOI marker missing: still refused.
+    for (size_t keep : {jpg.size() * 9 / 10, jpg.size() * 97 / 100, jpg.size() - 2}) {
+      std::vector<uint8_t> cut(jpg.begin(), jpg.begin() + static_cast<long>(keep));
+      EXPECT_FALSE(fast.process_bytes(cut.data(), cut.size(), "cut.jpg", b.data(), &why)) << keep;
+      EXPECT_NE(why.find("Premature end"), std::string::npos) << why << " kind " << kind;
+    }
+    if (kind == 1) continue;  // progressive files are decoded whole: nothing below is scanned
+    // A foreign marker spliced into the scan data below the crop.
+    auto spliced = jpg;
+    spliced[jpg.size() * 95 / 100] = 0xff;
+    spliced[jpg.size() * 95 / 100 + 1] = 0xc4;
+    EXPECT_FALSE(fast.process_bytes(spliced.data(), spliced.size(), "x.jpg", b.data(), &why));
+    EXPECT_NE(why.find("marker 0xc4"), std::string::npos) << why;
+    // Bytes overwritten below the crop without breaking the structure: the strict mode
+    // refuses the file; the scan mode keeps it, and its pixels are those of the clean file
+    // (the damaged rows are never read).
+    auto damaged = jpg;
+    for (size_t i = jpg.size() * 96 / 100; i < jpg.size() * 98 / 100; ++i) damaged[i] = 0x5a;
+    EXPECT_FALSE(strict.process_bytes(damaged.data(), damaged.size(), "d.jpg", a.data(), &why));
+    ASSERT_TRUE(fast.process_bytes(damaged.data(), damaged.size(), "d.jpg", b.data(), &why)) << why;
+    ASSERT_TRUE(strict.process_bytes(jpg.data(), jpg.size(), "ok.jpg", a.data(), &why));
+    EXPECT_EQ(a, b) << "kind " << kind;
   }
 }
