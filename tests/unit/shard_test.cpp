@@ -131,3 +131,37 @@ TEST_F(ShardTest, IdxRejectsWrongMagicAndTruncation) {
   EXPECT_THROW(read_idx_images(path), gan::DataError);
   EXPECT_THROW(read_idx_labels(path), gan::DataError);  // image magic is not label magic
 }
+
+TEST_F(ShardTest, LoadersOfAllRanksReadEveryImageOncePerEpoch) {
+  // 250 images in uneven shards (100, 100, 50) of 16-image chunks; 3 ranks, global batch 30:
+  // 8 steps an epoch read 240 distinct images, the 10 left over differ between epochs.
+  auto m = write(250, 100, 16);
+  const int world = 3;
+  const int64_t batch = 30, steps = 250 / batch;
+  std::vector<std::vector<int>> seen(2, std::vector<int>(250, 0));
+  std::vector<std::vector<int64_t>> order(2);
+  for (int r = 0; r < world; ++r) {
+    LoaderOptions lo;
+    lo.sampler = SamplerOptions{11, batch, r, world, 4};
+    lo.end_step = 2 * steps;
+    Loader loader(dir_.string(), m, lo);
+    ASSERT_EQ(loader.steps_per_epoch(), steps);
+    for (int64_t step = 0; step < 2 * steps; ++step) {
+      Batch b = loader.next();
+      ASSERT_EQ(b.images.size(0), batch / world);
+      for (int64_t j = 0; j < b.images.size(0); ++j) {
+        const auto i = std::lround((b.images[j][0][0][0].item<float>() + 1) * 127.5);
+        ASSERT_GE(i, 0);
+        ASSERT_LT(i, 250);
+        EXPECT_EQ(b.labels[j].item<int64_t>(), i % 10);  // the label travels with its image
+        ++seen[step / steps][i];
+        if (r == 0) order[step / steps].push_back(i);
+      }
+    }
+  }
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(std::count(seen[e].begin(), seen[e].end(), 1), steps * batch) << "epoch " << e;
+    EXPECT_EQ(std::count(seen[e].begin(), seen[e].end(), 0), 250 - steps * batch) << e;
+  }
+  EXPECT_NE(order[0], order[1]);  // reshuffled each epoch
+}
