@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include "core/errors.h"
 #include "dataio/idx.h"
@@ -164,4 +165,61 @@ TEST_F(ShardTest, LoadersOfAllRanksReadEveryImageOncePerEpoch) {
     EXPECT_EQ(std::count(seen[e].begin(), seen[e].end(), 0), 250 - steps * batch) << e;
   }
   EXPECT_NE(order[0], order[1]);  // reshuffled each epoch
+}
+
+namespace {
+
+// Resident set size of this process, in bytes (Linux).
+int64_t rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  int64_t kb = 0;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      in >> kb;
+      return kb * 1024;
+    }
+    std::getline(in, key);
+  }
+  return -1;
+}
+
+// Largest RSS growth while one Loader reads a whole epoch of n 48x48x3 images.
+int64_t epoch_rss_growth(const fs::path& dir, int64_t n) {
+  const ImageShape shape{48, 48, 3};
+  {
+    ShardSetWriter w(dir.string(), shape, 0, 2000, 32, Recipe{"test", {}, "none"});
+    std::vector<uint8_t> img(shape.bytes());
+    for (int64_t i = 0; i < n; ++i) {
+      for (size_t k = 0; k < img.size(); ++k) img[k] = static_cast<uint8_t>(i * 31 + k);
+      w.add(img.data(), nullptr);
+    }
+    w.finish(0);
+  }
+  const int64_t before = rss_bytes();
+  int64_t peak = before;
+  LoaderOptions lo;
+  lo.sampler = SamplerOptions{1, 64, 0, 1, 16};
+  lo.end_step = n / 64;
+  Loader loader(dir.string(), Manifest::load(dir.string()), lo);
+  for (int64_t s = 0; s < lo.end_step; ++s) {
+    loader.next();
+    if (s % 8 == 0) peak = std::max(peak, rss_bytes());
+  }
+  return peak - before;
+}
+
+}  // namespace
+
+TEST_F(ShardTest, LoaderMemoryStaysFlatWhenTheDatasetGrowsTenfold) {
+  // 1,200 images (8 MB) against 12,000 (83 MB): the loader holds a bounded window of blocks
+  // and a few batches, so reading the larger set must not need more memory.
+  const int64_t small = epoch_rss_growth(dir_ / "small", 1200);
+  const int64_t large = epoch_rss_growth(dir_ / "large", 12000);
+  ASSERT_GT(rss_bytes(), 0);
+  std::cout << "RSS growth over an epoch: 1,200 images +" << (small >> 20) << " MB, 12,000 images +"
+            << (large >> 20) << " MB\n";
+  EXPECT_LT(large, 40ll << 20) << "grew by " << (large >> 20) << " MB for an 83 MB dataset";
+  EXPECT_LT(large, small + (16ll << 20))
+      << "small set +" << (small >> 20) << " MB, large set +" << (large >> 20) << " MB";
 }
