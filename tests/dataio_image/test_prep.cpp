@@ -1,7 +1,7 @@
-// The ImagePrep recipe: ROI decoding gives the same bytes as a full decode, for every
-// filter, orientation, colour model and DCT scale; cut files are still caught with ROI;
-// EXIF-mirrored axes map the crop correctly into DCT-scaled images; --jpeg-tail scan keeps
-// the pixels and still refuses cut files.
+// The ImagePrep recipe: ROI decoding (also with --jpeg-tail scan) gives the same bytes as a
+// full decode, for every filter, orientation, colour model and DCT scale; cut files are
+// still caught with ROI; EXIF-mirrored axes map the crop correctly into DCT-scaled images;
+// --jpeg-tail scan keeps the pixels and still refuses cut files.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -62,6 +62,11 @@ TEST(Prep, RoiDecodingIsByteIdenticalToFullDecode) {
             const auto roi = run(r, files[i], nullptr);
             ASSERT_EQ(full, roi) << "crop " << crop << " size " << size << " "
                                  << resize_filter_name(f) << " dct " << dct << " file " << i;
+            r.decode_jpeg_tail = false;  // --jpeg-tail scan
+            const auto scan = run(r, files[i], nullptr);
+            r.decode_jpeg_tail = true;
+            ASSERT_EQ(full, scan) << "jpeg-tail scan: crop " << crop << " size " << size << " "
+                                  << resize_filter_name(f) << " dct " << dct << " file " << i;
             ++cases;
             scaled += denom > 1;
           }
