@@ -31,18 +31,28 @@ bool parse_split(const std::string& s, Split* out) {
 
 std::string find_celeba_list(const std::string& image_dir, const std::string& name) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path d = fs::absolute(image_dir, ec).lexically_normal();
-  if (ec) return "";
-  if (!d.has_filename()) d = d.parent_path();  // "dir/" normalises to a trailing separator
-  for (int up = 0; up < 3 && !d.empty(); ++up, d = d.parent_path()) {
-    for (const char* sub : {"", "Anno", "Eval"}) {
-      const fs::path f = d / sub / name;
-      if (fs::is_regular_file(f, ec)) return f.string();
+  // The folders as given, then through symlinks (the lists may sit next to the target).
+  auto search_from = [&](fs::path d) -> std::string {
+    std::error_code ec;
+    if (!d.has_filename()) d = d.parent_path();  // "dir/" normalises to a trailing separator
+    for (int up = 0; up < 3 && !d.empty(); ++up, d = d.parent_path()) {
+      for (const char* sub : {"", "Anno", "Eval"}) {
+        const fs::path f = d / sub / name;
+        if (fs::is_regular_file(f, ec)) return f.string();
+      }
+      if (d == d.root_path()) break;
     }
-    if (d == d.root_path()) break;
+    return "";
+  };
+  std::error_code ec;
+  const fs::path given = fs::absolute(image_dir, ec).lexically_normal();
+  if (ec) return "";
+  std::string found = search_from(given);
+  if (found.empty()) {
+    const fs::path real = fs::canonical(image_dir, ec);
+    if (!ec && real != given) found = search_from(real);
   }
-  return "";
+  return found;
 }
 
 PrepPlan plan_celeba(const CelebaSources& src) {

@@ -31,8 +31,9 @@ struct PrepPlan {
 
 // The CelebA list file `name` (list_attr_celeba.txt, list_eval_partition.txt) that belongs
 // to an image folder: looked for in the folder, its parent and its grandparent, each also in
-// Anno/ and Eval/ (torchvision's flat layout and the official Img/, Anno/, Eval/ one).
-// Returns the first regular file found, or "" when there is none.
+// Anno/ and Eval/ (torchvision's flat layout and the official Img/, Anno/, Eval/ one), then
+// the same from the folder's real path when it is reached through a symlink. Returns the
+// first regular file found, or "" when there is none.
 std::string find_celeba_list(const std::string& image_dir, const std::string& name);
 
 // Scans the folder and joins the lists. A file missing from a given attribute or partition

@@ -326,10 +326,14 @@ int pick_dct_denom(const DecodeOptions& o, int crop_w, int crop_h, int full_w, i
 }
 
 // Structure check of entropy-coded bytes that are not decoded (below the crop): up to the
-// EOI marker, a 0xFF may only be a stuffed zero, a fill byte or a restart marker. Catches a
-// cut file (no EOI) and most overwritten or spliced data; a flipped bit that keeps this
-// structure changes only pixels that are never read. Returns null when fine, else a reason.
-const char* entropy_tail_problem(const uint8_t* p, size_t n, char (&buf)[96]) {
+// EOI marker, a 0xFF may only be a stuffed zero, a fill byte or a restart marker.
+enum class TailShape {
+  kEndsWithEoi,  // fine: nothing after the scan but EOI (anything past EOI is ignored)
+  kNoEoi,        // the file is cut: what libjpeg reports as "Premature end of JPEG file"
+  kOtherMarker,  // a marker (COM, APPn, DNL, or damage) before EOI: let libjpeg decide
+};
+
+TailShape entropy_tail_shape(const uint8_t* p, size_t n) {
   const uint8_t* end = p + n;
   while (p < end) {
     p = static_cast<const uint8_t*>(std::memchr(p, 0xFF, static_cast<size_t>(end - p)));
@@ -337,13 +341,10 @@ const char* entropy_tail_problem(const uint8_t* p, size_t n, char (&buf)[96]) {
     while (p < end && *p == 0xFF) ++p;  // fill bytes
     if (p == end) break;
     const uint8_t m = *p++;
-    if (m == 0xD9) return nullptr;  // EOI; anything after it is ignored, as libjpeg does
-    if (m != 0x00 && !(m >= 0xD0 && m <= 0xD7)) {
-      std::snprintf(buf, sizeof buf, "Corrupt JPEG data: marker 0x%02x inside the scan data", m);
-      return buf;
-    }
+    if (m == 0xD9) return TailShape::kEndsWithEoi;
+    if (m != 0x00 && !(m >= 0xD0 && m <= 0xD7)) return TailShape::kOtherMarker;
   }
-  return "Premature end of JPEG file";
+  return TailShape::kNoEoi;
 }
 
 }  // namespace
@@ -536,33 +537,32 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
     jpeg_read_scanlines(c, rows.data() + (c->output_scanline - ry0),
                         static_cast<JDIMENSION>(ry0 + rh) - c->output_scanline);
   }
-  // Rows below the region: a single-scan file whose decoder has met no marker but a restart
-  // may stop here and have the rest of its scan checked for structure only (the rows it
-  // codes are never used); otherwise, or with decode_jpeg_tail, decode them to EOI.
-  bool tail_scanned = false;
-  if (c->output_scanline < c->output_height) {
-    const int m = c->unread_marker;  // already consumed from the input when set
-    if (!opts.decode_jpeg_tail && !jpeg_has_multiple_scans(c) &&
-        (m == 0 || (m >= 0xd0 && m <= 0xd7))) {
-      char buf[96];
-      const char* bad = entropy_tail_problem(c->src->next_input_byte, c->src->bytes_in_buffer, buf);
-      if (bad) {
-        jpeg_abort_decompress(c);
-        throw ImageError(path, std::string("corrupt JPEG: ") + bad);
-      }
-      tail_scanned = true;
-    } else {
-      // Skipping to the very end would stop entropy decoding (libjpeg-turbo marks EOI as
-      // reached), hiding a cut or corrupt tail. Skip all but the last row, then decode it.
-      const JDIMENSION left = c->output_height - c->output_scanline;
-      if (left > 1) jpeg_skip_scanlines(c, left - 1);
-      tail.resize(stride);
-      JSAMPROW t = tail.data();
-      jpeg_read_scanlines(c, &t, 1);
+  // Rows below the region. With decode_jpeg_tail unset, a single-scan file whose decoder
+  // has met no marker but a restart stops here when the rest of its scan data has the
+  // right structure up to EOI (the rows it codes are never used), and is refused when it
+  // has no EOI (cut). Anything else is decoded to EOI, so scanning never refuses a file
+  // that decoding accepts.
+  TailShape shape = TailShape::kOtherMarker;
+  const int m = c->unread_marker;  // already consumed from the input when set
+  if (c->output_scanline < c->output_height && !opts.decode_jpeg_tail &&
+      !jpeg_has_multiple_scans(c) && (m == 0 || (m >= 0xd0 && m <= 0xd7))) {
+    shape = entropy_tail_shape(c->src->next_input_byte, c->src->bytes_in_buffer);
+    if (shape == TailShape::kNoEoi) {
+      jpeg_abort_decompress(c);
+      throw ImageError(path, "corrupt JPEG: Premature end of JPEG file");
     }
   }
+  if (c->output_scanline < c->output_height && shape != TailShape::kEndsWithEoi) {
+    // Skipping to the very end would stop entropy decoding (libjpeg-turbo marks EOI as
+    // reached), hiding a cut or corrupt tail. Skip all but the last row, then decode it.
+    const JDIMENSION left = c->output_height - c->output_scanline;
+    if (left > 1) jpeg_skip_scanlines(c, left - 1);
+    tail.resize(stride);
+    JSAMPROW t = tail.data();
+    jpeg_read_scanlines(c, &t, 1);
+  }
   const bool adobe_inverted = cmyk && c->saw_Adobe_marker;
-  if (tail_scanned) {
+  if (shape == TailShape::kEndsWithEoi) {
     jpeg_abort_decompress(c);
   } else {
     jpeg_finish_decompress(c);  // reads up to EOI: a file cut right after its last scan fails

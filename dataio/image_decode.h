@@ -73,9 +73,11 @@ struct DecodeOptions {
   double resample_support = 3.0;
   // Rows below the box: true decodes the entropy-coded data to the EOI marker, so every
   // decoder warning anywhere in the file is an error. false (single-scan JPEGs) stops after
-  // the box and checks the rest for structure only: markers, EOI present (a cut file still
-  // fails), at 20-25% less decoding work for a centred crop. Progressive files are decoded
-  // whole either way.
+  // the box when the rest of the scan data has a valid structure up to EOI (stuffed zeros,
+  // restart markers), refuses it when EOI is missing (a cut file), and decodes to EOI in
+  // every other case, so it never refuses a file that true accepts. For a centred 128 crop
+  // of a 178x218 image that skips ~20% of the Huffman decoding, ~10% of the whole path.
+  // Progressive files are decoded whole either way.
   bool decode_jpeg_tail = true;
 };
 

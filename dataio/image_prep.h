@@ -19,8 +19,7 @@ struct PrepRecipe {
   // Decode JPEGs at 1/2, 1/4 or 1/8 when the crop is still >= size there. Faster; the
   // result differs from the full-size path by about one level on average (docs/prep.md).
   bool dct_scaling = true;
-  // Reconstruct only the crop (plus the filter margin) of a JPEG; the entropy-coded data is
-  // still decoded to the end, so validation is unchanged. Same bytes as without.
+  // Reconstruct only the crop (plus the filter margin) of a JPEG. Same bytes as without.
   bool roi_decoding = true;
   // JPEG rows below the crop: entropy-decoded to EOI (true) or structure-checked only
   // (false; DecodeOptions::decode_jpeg_tail). The pixels are the same either way.

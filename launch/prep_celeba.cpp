@@ -39,12 +39,13 @@ void add_celeba_options(CLI::App* c, CelebaArgs* a) {
       ->check(CLI::ExistingDirectory);
   c->add_option("--attr", a->attr,
                 "list_attr_celeba.txt (40 attributes as int64 0/1 labels): a file, none, or auto "
-                "(found next to --src, or in its parent or grandparent, also in Anno/)")
+                "(looked for in --src, its parent and grandparent, each also in Anno/ and Eval/)")
       ->capture_default_str();
   c->add_option("--partition", a->partition,
-                "list_eval_partition.txt: a file, none, or auto (as --attr, also in Eval/)")
+                "list_eval_partition.txt: a file, none, or auto (looked for as with --attr)")
       ->capture_default_str();
   c->add_option("--split", a->split, "all | train | valid | test (needs the partition list)")
+      ->check(CLI::IsMember({"all", "train", "valid", "test"}))
       ->capture_default_str();
   c->add_option("--out", a->out, "output folder")->required();
   auto* crop =
@@ -285,22 +286,44 @@ std::string resolve_list(const std::string& opt, const char* flag, const std::st
   if (opt == "none") return "";
   if (opt == "auto") return dataio::find_celeba_list(src, name);
   std::error_code ec;
-  if (!fs::is_regular_file(opt, ec)) {
-    throw UsageError(std::string(flag) + " " + opt + ": no such file", true);
-  }
+  if (!fs::is_regular_file(opt, ec))
+    throw UsageError(std::string(flag) + " " + opt + ": no such file");
   return opt;
+}
+
+// Resolves both lists on every rank. The ranks must agree (shared filesystem): a rank that
+// sees another file, or an error, stops all of them with the same message instead of
+// leaving the others waiting in a collective.
+void resolve_lists(const CelebaArgs& given, const dist::World& world, CelebaArgs* a) {
+  std::string mine;
+  try {
+    a->attr = resolve_list(given.attr, "--attr", a->src, "list_attr_celeba.txt");
+    a->partition = resolve_list(given.partition, "--partition", a->src, "list_eval_partition.txt");
+    if (a->split != "all" && a->partition.empty()) {
+      throw UsageError("--split " + a->split + " needs list_eval_partition.txt" +
+                       (given.partition == "auto" ? ": none found next to " + a->src : "") +
+                       " (give --partition FILE)");
+    }
+    mine = "lists: attr '" + a->attr + "', partition '" + a->partition + "'";
+  } catch (const UsageError& e) {
+    mine = std::string("error: ") + e.what();
+  }
+  const auto all = world.allgather(mine);
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (all[r].rfind("error: ", 0) == 0) throw UsageError(all[r].substr(7), true);
+  }
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r] != all[0]) {
+      throw DistError("rank " + std::to_string(r) + " sees " + all[r] + ", rank 0 " + all[0] +
+                          " (is " + a->src + " on a shared filesystem?)",
+                      true);
+    }
+  }
 }
 
 int celeba_body(const CelebaArgs& given, const dist::World& world) {
   CelebaArgs a = given;
-  a.attr = resolve_list(given.attr, "--attr", a.src, "list_attr_celeba.txt");
-  a.partition = resolve_list(given.partition, "--partition", a.src, "list_eval_partition.txt");
-  if (a.split != "all" && a.partition.empty()) {
-    throw UsageError("--split " + a.split + " needs list_eval_partition.txt" +
-                         (given.partition == "auto" ? ": none found next to " + a.src : "") +
-                         " (give --partition FILE)",
-                     true);
-  }
+  resolve_lists(given, world, &a);
   dataio::PrepRecipe recipe;
   const std::string crop_spec = a.crop_box.empty() ? a.crop : a.crop_box;
   if (!dataio::parse_crop_spec(crop_spec, &recipe.crop) ||
@@ -337,9 +360,24 @@ int celeba_body(const CelebaArgs& given, const dist::World& world) {
           true);
     }
   }
-  if (plan.files.empty()) throw DataError("no usable image files under " + a.src, true);
+  if (plan.files.empty()) {
+    int64_t unlisted = 0;
+    for (const auto& b : plan.excluded) unlisted += b.reason.rfind("no entry in ", 0) == 0;
+    throw DataError(
+        "no usable image files under " + a.src +
+            (unlisted > 0 ? " (" + std::to_string(unlisted) +
+                                " are not in the CelebA lists used: " + a.attr + " " + a.partition +
+                                "; --attr none / --partition none "
+                                "if those lists are not for these images)"
+                          : ""),
+        true);
+  }
   if (world.rank() == 0) {  // lists found by "auto" are easy to miss: say which were used
-    if (!a.attr.empty()) {
+    if (a.attr.empty()) {
+      std::cout << "labels: none ("
+                << (given.attr == "none" ? "--attr none" : "no list_attr_celeba.txt found")
+                << ")\n";
+    } else {
       std::cout << "labels: " << plan.label_dims << " attributes from " << a.attr << "\n";
     }
     if (!a.partition.empty()) {

@@ -35,7 +35,7 @@ mkfifo "$src/000044.jpg"                             # must not block
 { echo 44; echo "A0 A1 A2"; for i in $(seq 1 44); do printf '%06d.jpg %d 1 -1\n' "$i" $(( i % 2 ? 1 : -1 )); done; } > "$work/attr.txt"
 for i in $(seq 1 44); do printf '%06d.jpg %d\n' "$i" $(( i <= 30 ? 0 : (i <= 36 ? 1 : 2) )); done > "$work/part.txt"
 
-args=(celeba --src "$src" --attr "$work/attr.txt" --shard-size 16 --crop 128 --size 32)
+args=(celeba --src "$src" --attr "$work/attr.txt" --partition none --shard-size 16 --crop 128 --size 32)
 expect_rc 3 "skips give exit 3" timeout 120 "$prep" "${args[@]}" --out "$work/o1" --threads 1
 check "report lists the 4 bad files with reasons" $py - "$work/o1/prep-report.json" <<'PY'
 import json, sys
@@ -99,7 +99,7 @@ check "killed + resumed equals fresh" cmp -s "$work/k1/manifest.json" "$work/k2/
 expect_rc 2 "other arguments without --force refused" "$prep" "${args[@]}" --out "$work/o2" --filter lanczos
 expect_rc 3 "--force replaces" "$prep" "${args[@]}" --out "$work/o2" --filter lanczos --force
 
-expect_rc 0 "--split valid" "$prep" "${args[@]}" --partition "$work/part.txt" --split valid --out "$work/o4"
+expect_rc 0 "--split valid" "$prep" "${args[@]/#none/$work/part.txt}" --split valid --out "$work/o4"
 check "valid split holds files 31..36" $py -c 'import json,sys; m=json.load(open(sys.argv[1])); assert m["total"]==6, m["total"]' "$work/o4/manifest.json"
 expect_rc 2 "bad --crop is a usage error" "$prep" "${args[@]}" --out "$work/o5" --crop 12x
 printf '2\nA B\n000001.jpg 1\n' > "$work/bad_attr.txt"
@@ -136,8 +136,16 @@ check "and says which" grep -q "nope.txt: no such file" "$work/last.log"
 # --jpeg-tail scan: the same shards on clean files; a cut file is still refused.
 expect_rc 0 "--jpeg-tail scan" "$prep" "${lay[@]}" --crop 57,25,128,128 --jpeg-tail scan --out "$work/c6"
 check "--jpeg-tail scan gives the same bytes" [ "$(shas "$work/c4")" = "$(shas "$work/c6")" ]
-expect_rc 3 "--jpeg-tail scan still refuses the cut file" "$prep" "${args[@]}" --jpeg-tail scan --out "$work/c7"
-check "cut file reported" grep -q '"000041.jpg", "reason": "corrupt JPEG: Premature end' "$work/c7/prep-report.json"
+expect_rc 2 "--split train --partition none is a usage error" "$prep" "${lay[@]}" --split train --partition none --out "$work/c5"
+check "and says why" grep -q "split train needs list_eval_partition.txt" "$work/last.log"
+f1=$cel/Img/img_align_celeba/000001.jpg
+head -c $(( $(stat -c %s "$f1") * 95 / 100 )) "$f1" > "$cel/Img/img_align_celeba/000301.jpg"  # cut below the crop
+expect_rc 3 "--jpeg-tail scan still refuses a file cut below the crop" "$prep" "${lay[@]}" --attr none --partition none --jpeg-tail scan --out "$work/c7"
+check "cut file reported" grep -q '"000301.jpg", "reason": "corrupt JPEG: Premature end' "$work/c7/prep-report.json"
+# A folder that is not CelebA, below one whose lists were found: a clear error naming them.
+mkdir -p "$cel/Img/other" && cp "$f1" "$cel/Img/other/a.jpg" && cp "$f1" "$cel/Img/other/b.jpg"
+expect_rc 3 "images missing from found lists" "$prep" celeba --src "$cel/Img/other" --out "$work/c8"
+check "error names the lists and the way out" grep -q "are not in the CelebA lists used: .*--attr none" "$work/last.log"
 
 echo "$fails failure(s)"
 [ "$fails" = 0 ]

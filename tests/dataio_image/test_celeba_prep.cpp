@@ -144,4 +144,8 @@ TEST(CelebaPrep, FindsTheListsInTheUsualLayouts) {
   run_command("mkdir -p " + img + "/list_eval_partition.txt");
   EXPECT_EQ(find_celeba_list(img, "list_eval_partition.txt"),
             root + "/Eval/list_eval_partition.txt");
+  // Reached through a symlink from elsewhere: the lists next to the real folder count.
+  run_command("mkdir -p " + d / "work" + " && ln -s " + img + " " + d / "work/faces");
+  EXPECT_EQ(find_celeba_list(d / "work/faces", "list_eval_partition.txt"),
+            root + "/Eval/list_eval_partition.txt");
 }

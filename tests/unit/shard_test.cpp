@@ -135,7 +135,7 @@ TEST_F(ShardTest, IdxRejectsWrongMagicAndTruncation) {
 
 TEST_F(ShardTest, LoadersOfAllRanksReadEveryImageOncePerEpoch) {
   // 250 images in uneven shards (100, 100, 50) of 16-image chunks; 3 ranks, global batch 30:
-  // 8 steps an epoch read 240 distinct images, the 10 left over differ between epochs.
+  // 8 steps an epoch read 240 distinct images (10 are left over), in a new order each epoch.
   auto m = write(250, 100, 16);
   const int world = 3;
   const int64_t batch = 30, steps = 250 / batch;
@@ -215,12 +215,13 @@ TEST_F(ShardTest, LoaderMemoryStaysFlatWhenTheDatasetGrowsTenfold) {
   // 1,200 images (8 MB) against 12,000 (83 MB): the loader holds a bounded window of blocks
   // (34 of 32 images: 7.5 MB) and a few float batches, so an epoch of the larger set must
   // fit in well under half its size (seen: +20 MB; +75 MB with an unbounded block cache).
+  if (rss_bytes() < 0) GTEST_SKIP() << "no VmRSS in /proc/self/status";
+  // The small set first also warms up what every Loader allocates once (threads, torch).
   const int64_t small = epoch_rss_growth(dir_ / "small", 1200);
   const int64_t large = epoch_rss_growth(dir_ / "large", 12000);
-  ASSERT_GT(rss_bytes(), 0);
   std::cout << "RSS growth over an epoch: 1,200 images +" << (small >> 20) << " MB, 12,000 images +"
             << (large >> 20) << " MB\n";
   EXPECT_LT(large, 40ll << 20) << "grew by " << (large >> 20) << " MB for an 83 MB dataset";
-  // Not compared with the small set's growth: freed memory the process already holds makes
-  // either figure come out low at times (seen: +2 MB). The bound is what matters.
+  // Not compared with the small set's growth: memory the process freed earlier and reuses
+  // makes either figure come out low at times (seen: +2 MB). The bound is what matters.
 }
