@@ -18,6 +18,13 @@ if [ "$(ls "$corpus" 2>/dev/null | wc -l)" != "$n" ]; then
   "$py" "$here/../../tests/dataio_image/gen_corpus.py" "$corpus" "$n"
 fi
 raw="$out/rounds.csv"
+# The machine and library versions beside the figures.
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ); $(nproc --all) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB, kernel $(uname -r)"
+  echo "libjpeg-turbo $(dpkg-query -W -f '${Version}' libjpeg62-turbo 2>/dev/null), Pillow $("$py" -c 'import PIL; print(PIL.__version__)'), h5py $("$py" -c 'import h5py; print(h5py.__version__)')"
+  echo "corpus: $n generated 178x218 q95 4:2:0 JPEGs, $(du -sb "$corpus" | cut -f1) bytes; $rounds rounds pinned to cpu ${BENCH_CPU:-0}"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} > "$out/machine.txt"
 echo "round,variant,images,seconds,images_per_s" > "$raw"
 # Pin to one core: images/s per core. Warm the page cache first.
 cpu=${BENCH_CPU:-0}
@@ -27,6 +34,7 @@ for r in $(seq 1 "$rounds"); do
   taskset -c "$cpu" "$py" "$here/pil_recipe.py" "$corpus" "$r" 1 "$out/pil.h5" box >> "$raw"
   taskset -c "$cpu" "$py" "$here/pil_recipe.py" "$corpus" "$r" 1 "$out/pil.h5" bilinear >> "$raw"
 done
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 "$py" - "$raw" "$out/summary.csv" <<'PY'
 # Medians over rounds, and medians of per-round ratios (each round runs all variants
 # back to back, so a per-round ratio cancels most of the machine's drift).
