@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <list>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <unordered_map>
 
 #include "core/errors.h"
@@ -90,6 +92,17 @@ class BlockReader {
 }  // namespace
 
 torch::Tensor to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& shape) {
+  torch::Tensor out = torch::empty({n, shape.c, shape.h, shape.w}, torch::kFloat);
+  to_float_nchw(data, n, shape, out);
+  return out;
+}
+
+void to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& shape,
+                   const torch::Tensor& out) {
+  if (!out.device().is_cpu() || out.scalar_type() != torch::kFloat || !out.is_contiguous() ||
+      out.numel() != n * shape.bytes())
+    throw std::invalid_argument("to_float_nchw: `out` must be a contiguous CPU float tensor of " +
+                                std::to_string(n * shape.bytes()) + " elements");
   // A 256-entry table replaces the multiply-add; the channel loop is outside so that writes
   // run contiguously through each plane.
   static const auto lut = [] {
@@ -97,7 +110,6 @@ torch::Tensor to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& sh
     for (int v = 0; v < 256; ++v) t[v] = static_cast<float>(v) * (2.0f / 255.0f) - 1.0f;
     return t;
   }();
-  torch::Tensor out = torch::empty({n, shape.c, shape.h, shape.w}, torch::kFloat);
   float* dst = out.data_ptr<float>();
   const int64_t hw = shape.h * shape.w, c = shape.c;
   for (int64_t i = 0; i < n; ++i) {
@@ -109,7 +121,6 @@ torch::Tensor to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& sh
       for (int64_t p = 0; p < hw; ++p) plane[p] = lut[s[p * c]];
     }
   }
-  return out;
 }
 
 std::vector<uint8_t> read_image_range(const std::string& dir, const Manifest& m, int64_t first,
@@ -154,19 +165,24 @@ void Loader::run() {
       batch.step = step;
       batch.epoch = sampler.epoch_of(step);
       auto idx = sampler.indices(step);
+      // With pin_memory the batch is allocated page-locked and filled in place (needs CUDA at
+      // run time; a CPU run never asks for it).
+      const auto pinned = torch::TensorOptions().pinned_memory(opts_.pin_memory);
       torch::Tensor labels;
       if (m_.label_dims > 0)
-        labels = m_.label_dims == 1 ? torch::empty({b}, torch::kInt64)
-                                    : torch::empty({b, m_.label_dims}, torch::kInt64);
+        labels = m_.label_dims == 1 ? torch::empty({b}, pinned.dtype(torch::kInt64))
+                                    : torch::empty({b, m_.label_dims}, pinned.dtype(torch::kInt64));
       for (int64_t j = 0; j < b; ++j)
         reader.get(idx[j], images.data() + j * m_.shape.bytes(),
                    labels.defined() ? labels.data_ptr<int64_t>() + j * m_.label_dims : nullptr);
-      batch.images = to_float_nchw(images.data(), b, m_.shape);
-      batch.labels = labels;
       if (opts_.pin_memory) {
-        batch.images = batch.images.pin_memory();
-        if (labels.defined()) batch.labels = labels.pin_memory();
+        batch.images =
+            torch::empty({b, m_.shape.c, m_.shape.h, m_.shape.w}, pinned.dtype(torch::kFloat));
+        to_float_nchw(images.data(), b, m_.shape, batch.images);
+      } else {
+        batch.images = to_float_nchw(images.data(), b, m_.shape);
       }
+      batch.labels = labels;
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return stop_ || static_cast<int>(ready_.size()) < opts_.prefetch; });
       if (stop_) return;

@@ -59,5 +59,9 @@ std::vector<uint8_t> read_image_range(const std::string& dir, const Manifest& m,
                                       int64_t n, std::vector<int64_t>* labels = nullptr);
 // uint8 NHWC -> float NCHW in [-1, 1].
 torch::Tensor to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& shape);
+// The same into `out`, a contiguous CPU float tensor of n * C * H * W elements the caller
+// allocated (page-locked memory, say), so nothing is copied a second time.
+void to_float_nchw(const uint8_t* data, int64_t n, const ImageShape& shape,
+                   const torch::Tensor& out);
 
 }  // namespace gan::dataio

@@ -4,6 +4,8 @@
 
 #include <torch/nn/module.h>
 
+#include <vector>
+
 namespace gan::dist {
 
 class Collectives {
@@ -22,6 +24,9 @@ class Collectives {
   // Sum / mean of `t` over all ranks; every rank gets the same bits.
   virtual torch::Tensor allreduce_sum(const torch::Tensor& t) = 0;
   torch::Tensor allreduce_mean(const torch::Tensor& t) { return allreduce_sum(t) / world_size(); }
+  // Element-wise sums over all ranks of host numbers (not tensors: these never touch a
+  // device, whatever the backend); every rank gets the same bits.
+  virtual std::vector<double> allreduce_host_sum(std::vector<double> v) = 0;
 };
 
 // A world of one: what unit tests and single-process tools hand to a model.
@@ -31,6 +36,7 @@ class LocalCollectives final : public Collectives {
   int world_size() const override { return 1; }
   void sync_grads(torch::nn::Module&) override {}
   torch::Tensor allreduce_sum(const torch::Tensor& t) override { return t.clone(); }
+  std::vector<double> allreduce_host_sum(std::vector<double> v) override { return v; }
 };
 
 }  // namespace gan::dist

@@ -38,6 +38,10 @@ class Communicator {
   // needs the host to move them on (MPI) does it on its own thread meanwhile. NCCL's run on
   // the GPU and need nothing.
   virtual void background_progress(bool) {}
+  // True when allreduce_sum leaves the same bits on every rank by construction (NCCL's
+  // reduce-then-broadcast schedules), so callers need no broadcast of rank 0's result.
+  // MPI makes no such promise.
+  virtual bool identical_sums() const { return false; }
 };
 
 // backend: "mpi", "nccl" or "auto" (NCCL for CUDA devices when built with it, else MPI).
@@ -51,7 +55,7 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, Worl
 // buffers, becomes a DistError naming the collective and what each rank issued.
 class OrderCheckedCommunicator final : public Communicator {
  public:
-  explicit OrderCheckedCommunicator(std::unique_ptr<Communicator> inner);
+  OrderCheckedCommunicator(std::unique_ptr<Communicator> inner, World& world);
   std::string name() const override { return inner_->name() + "+order-check"; }
   int rank() const override { return inner_->rank(); }
   int size() const override { return inner_->size(); }
@@ -61,10 +65,12 @@ class OrderCheckedCommunicator final : public Communicator {
   torch::Tensor allgather(const torch::Tensor& t) override;
   void barrier() override;
   void background_progress(bool on) override { inner_->background_progress(on); }
+  bool identical_sums() const override { return inner_->identical_sums(); }
 
  private:
   void check(int op, const torch::Tensor& t);
   std::unique_ptr<Communicator> inner_;
+  World& world_;
   int64_t seq_ = 0;
 };
 

@@ -1,18 +1,21 @@
 // The Collectives a model sees in a distributed run: a Reducer per module it steps, tensor
-// reductions over a Communicator, and a tally of time spent waiting on communication.
+// reductions over a Communicator, host-number reductions over the World's MPI, and a tally of
+// time spent waiting on communication (device time on a GPU, see DeviceTimer).
 #pragma once
 
 #include <map>
 #include <memory>
 
 #include "dist/collectives.h"
+#include "dist/device_timer.h"
 #include "dist/reducer.h"
 
 namespace gan::dist {
 
 class DataParallel final : public Collectives {
  public:
-  explicit DataParallel(Communicator& comm, ReducerOptions opts = {});
+  // `world` carries the host reductions; it is the job `comm` spans (same ranks).
+  DataParallel(Communicator& comm, World& world, ReducerOptions opts = {});
   int rank() const override { return comm_.rank(); }
   int world_size() const override { return comm_.size(); }
   void expect_grads(torch::nn::Module& module) override;
@@ -21,21 +24,28 @@ class DataParallel final : public Collectives {
   void backward(const torch::Tensor& loss) override;
   void sync_grads(torch::nn::Module& module) override;
   torch::Tensor allreduce_sum(const torch::Tensor& t) override;
+  std::vector<double> allreduce_host_sum(std::vector<double> v) override;
 
   // Parameters and buffers of `module` from rank 0, so every replica starts identical.
   void broadcast_module(torch::nn::Module& module);
   // Buffers only (BatchNorm running statistics), which each rank updates from its own batch.
+  // One broadcast per dtype (the buffers flattened into one tensor), not one per buffer.
   void broadcast_buffers(torch::nn::Module& module);
 
-  // Seconds spent inside collectives since the last call (then reset).
-  double take_comm_seconds();
+  // Seconds spent inside collectives since the last call (then reset). On a CUDA device the
+  // time the compute stream spent in them, read back without blocking: an interval the GPU
+  // has not finished yet counts in a later call (all of them, waiting, with wait = true).
+  double take_comm_seconds(bool wait = false);
 
  private:
   Communicator& comm_;
+  World& world_;
   ReducerOptions opts_;
   std::map<const torch::nn::Module*, std::unique_ptr<Reducer>> reducers_;
-  double comm_seconds_ = 0.0;
+  DeviceTimer comm_timer_;
   Reducer& reducer(torch::nn::Module& module);
+  // Rank 0's values of `tensors` to every rank, one broadcast per (dtype, device) group.
+  void broadcast_grouped(const std::vector<torch::Tensor>& tensors);
 };
 
 }  // namespace gan::dist

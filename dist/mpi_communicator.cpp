@@ -3,6 +3,8 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
@@ -11,6 +13,7 @@
 
 #include "core/errors.h"
 #include "dist/mpi_check.h"
+#include "dist/watchdog.h"
 #include "dist/world.h"
 
 #ifdef GAN_WITH_NCCL
@@ -70,6 +73,12 @@ MPI_Datatype mpi_type(const torch::Tensor& t) {
       throw DistError(std::string("MPI backend: unsupported dtype ") +
                       std::string(c10::toString(t.scalar_type())));
   }
+}
+
+std::string describe(const char* op, const torch::Tensor& t) {
+  return std::string(op) + " of " + std::to_string(t.numel()) + " " +
+         std::string(c10::toString(t.scalar_type())) + " (" +
+         std::to_string(t.numel() * t.element_size() / 1024) + " KiB)";
 }
 
 int checked_count(const torch::Tensor& t) {
@@ -139,6 +148,8 @@ class MpiWork final : public Work {
   MpiWork(torch::Tensor t, MPI_Request req, MpiProgress* progress)
       : tensor_(std::move(t)), req_(req), progress_(req == MPI_REQUEST_NULL ? nullptr : progress) {
     if (progress_) progress_->add(&req_);
+    // In flight for the watchdog from now until it has been waited for.
+    if (req != MPI_REQUEST_NULL) watchdog_id_ = watchdog::begin(describe("MPI_Iallreduce", tensor_));
   }
   ~MpiWork() override { finish(/*check=*/false); }
   void wait() override { finish(/*check=*/true); }
@@ -154,6 +165,7 @@ class MpiWork final : public Work {
   torch::Tensor tensor_;  // keeps the buffer alive while MPI owns it
   MPI_Request req_;
   MpiProgress* progress_;  // null once waited for
+  uint64_t watchdog_id_ = 0;
 
   void finish(bool check) {
     if (!progress_) return;
@@ -161,6 +173,7 @@ class MpiWork final : public Work {
     progress_->remove(&req_);
     progress_ = nullptr;
     int rc = MPI_Wait(&req_, MPI_STATUS_IGNORE);
+    watchdog::end(watchdog_id_);
     if (check) mpi_check(rc, "MPI_Wait");  // MPI_Error_string, too, under the lock
   }
 };
@@ -177,6 +190,7 @@ int MpiCommunicator::size() const { return world_.size(); }
 void MpiCommunicator::allreduce_sum(torch::Tensor& t) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
+  watchdog::Scope w(describe("MPI_Allreduce", t));
   auto lock = mpi_lock();
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD),
             "MPI_Allreduce");
@@ -197,6 +211,7 @@ std::unique_ptr<Work> MpiCommunicator::allreduce_sum_async(torch::Tensor& t) {
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
+  watchdog::Scope w(describe("MPI_Bcast", t));
   auto lock = mpi_lock();
   mpi_check(MPI_Bcast(t.data_ptr(), n, mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
 }
@@ -207,6 +222,7 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   std::vector<int64_t> shape{world_.size()};
   for (auto d : src.sizes()) shape.push_back(d);
   torch::Tensor out = torch::empty(shape, src.options());
+  watchdog::Scope w(describe("MPI_Allgather", src));
   auto lock = mpi_lock();
   mpi_check(MPI_Allgather(src.data_ptr(), n, mpi_type(src), out.data_ptr(), n, mpi_type(src),
                           MPI_COMM_WORLD),
@@ -235,23 +251,25 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, Worl
     throw UsageError("--backend nccl: this build has no NCCL support (GAN_WITH_NCCL=OFF)");
 #endif
   }
-  if (check_order) comm = std::make_unique<OrderCheckedCommunicator>(std::move(comm));
+  if (check_order) comm = std::make_unique<OrderCheckedCommunicator>(std::move(comm), world);
   return comm;
 }
 
-OrderCheckedCommunicator::OrderCheckedCommunicator(std::unique_ptr<Communicator> inner)
-    : inner_(std::move(inner)) {}
+OrderCheckedCommunicator::OrderCheckedCommunicator(std::unique_ptr<Communicator> inner,
+                                                   World& world)
+    : inner_(std::move(inner)), world_(world) {}
 
 void OrderCheckedCommunicator::check(int op, const torch::Tensor& t) {
   static const char* names[] = {"allreduce", "broadcast", "allgather", "barrier"};
   ++seq_;
   int64_t dtype = t.defined() ? static_cast<int64_t>(t.scalar_type()) : -1;
   int64_t numel = t.defined() ? t.numel() : 0;
-  // The signature itself travels on the host over the inner backend's allgather.
-  torch::Tensor sig = torch::tensor({seq_, int64_t(op), numel, dtype}, torch::kInt64);
-  if (t.defined()) sig = sig.to(t.device());
-  torch::Tensor all = inner_->allgather(sig).to(torch::kCPU);
-  auto a = all.accessor<int64_t, 2>();
+  // The signature travels over MPI on the host, whatever the backend and the tensor's device.
+  const int64_t mine[4] = {seq_, int64_t(op), numel, dtype};
+  const auto gathered =
+      world_.allgather(std::string(reinterpret_cast<const char*>(mine), sizeof mine));
+  std::vector<std::array<int64_t, 4>> a(gathered.size());
+  for (size_t r = 0; r < a.size(); ++r) std::memcpy(a[r].data(), gathered[r].data(), sizeof mine);
   bool same = true;
   for (int r = 1; r < size(); ++r)
     for (int k = 0; k < 4; ++k) same = same && a[r][k] == a[0][k];

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include "core/errors.h"
+#include "dist/watchdog.h"
 
 namespace gan::dist {
 
@@ -113,8 +114,13 @@ Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions o
 }
 
 Reducer::~Reducer() {
-  // Buckets still in flight (an exception left backward) must finish before their memory
-  // goes; an error now cannot be reported from a destructor.
+  if (std::uncaught_exceptions() > 0) {
+    // An error is unwinding this rank: waiting could block on peers that are elsewhere. The
+    // buckets stay allocated (MPI may still write into them) until the process ends, which
+    // the error path makes happen at once.
+    new std::vector<std::unique_ptr<Bucket>>(std::move(buckets_));
+    return;
+  }
   for (auto& b : buckets_)
     if (b->work) try {
         b->work->wait();
@@ -122,7 +128,9 @@ Reducer::~Reducer() {
       }
 }
 
+
 void Reducer::prepare() {
+  label_ = watchdog::current_label();
   if (!opts_.overlap || comm_.size() == 1) return;
   for (auto& b : buckets_) {
     b->pending = b->params.size();
@@ -147,6 +155,12 @@ void Reducer::pack(Bucket& b) {
 void Reducer::launch(Bucket& b) {
   torch::NoGradGuard no_grad;
   pack(b);
+  // Names the bucket in a collective-timeout message (hooks may run on autograd's threads,
+  // so the caller's label was captured in prepare()).
+  size_t index = 0;
+  while (index < buckets_.size() && buckets_[index].get() != &b) ++index;
+  watchdog::Label label(label_ + (label_.empty() ? "" : ", ") + "bucket " +
+                        std::to_string(index + 1) + "/" + std::to_string(buckets_.size()));
   b.work = comm_.allreduce_sum_async(b.flat);
   b.launched = true;
 }
@@ -169,6 +183,7 @@ void Reducer::on_grad_ready(size_t param) {
 
 void Reducer::finish() {
   armed_ = false;
+  if (!opts_.overlap) label_ = watchdog::current_label();
   const int world = comm_.size();
   if (world == 1) return;
   torch::NoGradGuard no_grad;

@@ -7,6 +7,7 @@
 // which detaches them and fails on views.
 #pragma once
 
+#include <torch/csrc/autograd/variable.h>
 #include <torch/nn/module.h>
 
 #include <memory>
@@ -60,10 +61,13 @@ class Reducer {
   std::vector<torch::Tensor> params_;
   std::vector<size_t> bucket_of_;  // parameter -> bucket
   std::vector<std::unique_ptr<Bucket>> buckets_;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;  // keeps hooks alive
+  // Keeps the hooks alive. A shared_ptr in LibTorch 1.x, an intrusive_ptr in 2.x.
+  using AccumulatorPtr = decltype(torch::autograd::impl::grad_accumulator(torch::Tensor()));
+  std::vector<AccumulatorPtr> accumulators_;
   Communicator& comm_;
   ReducerOptions opts_;
   bool armed_ = false;
+  std::string label_;  // the caller's watchdog label ("D step"), for the buckets' collectives
   size_t next_launch_ = 0;
 };
 

@@ -26,10 +26,13 @@ class SyncBatchNorm2dImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SyncBatchNorm2d);
 
-// Training-mode batch norm over the union of every rank's `x` (exposed for tests).
+// Training-mode batch norm over the union of every rank's `x` (exposed for tests). The
+// statistics stay on x's device, the count too (a 0-dim double tensor): nothing is read back
+// to the host, so a GPU forward does not wait for the all-reduce.
 torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weight,
                               const torch::Tensor& bias, Collectives& coll, double eps,
                               torch::Tensor* global_mean = nullptr,
-                              torch::Tensor* global_var = nullptr, int64_t* global_count = nullptr);
+                              torch::Tensor* global_var = nullptr,
+                              torch::Tensor* global_count = nullptr);
 
 }  // namespace gan::dist

@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "dist/mpi_check.h"
+#include "dist/watchdog.h"
 
 namespace gan::dist {
 
@@ -60,6 +61,7 @@ World::~World() {
 }
 
 void World::barrier() const {
+  watchdog::Scope w("MPI_Barrier");
   auto lock = mpi_lock();
   mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
@@ -70,6 +72,7 @@ void World::abort(int code) const {
 }
 
 std::vector<uint64_t> World::allgather(uint64_t value) const {
+  watchdog::Scope w("MPI_Allgather of one integer");
   auto lock = mpi_lock();
   std::vector<uint64_t> all(size_);
   mpi_check(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD),
@@ -78,6 +81,7 @@ std::vector<uint64_t> World::allgather(uint64_t value) const {
 }
 
 int64_t World::allreduce_max(int64_t value) const {
+  watchdog::Scope w("MPI_Allreduce (max) of one integer");
   auto lock = mpi_lock();
   int64_t out = 0;
   mpi_check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
@@ -85,6 +89,7 @@ int64_t World::allreduce_max(int64_t value) const {
 }
 
 int64_t World::allreduce_min(int64_t value) const {
+  watchdog::Scope w("MPI_Allreduce (min) of one integer");
   auto lock = mpi_lock();
   int64_t out = 0;
   mpi_check(MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
@@ -93,6 +98,7 @@ int64_t World::allreduce_min(int64_t value) const {
 
 std::vector<double> World::allreduce_sum(std::vector<double> values) const {
   if (size_ == 1 || values.empty()) return values;
+  watchdog::Scope w("MPI_Allreduce of " + std::to_string(values.size()) + " doubles");
   auto lock = mpi_lock();
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE,
                           MPI_SUM, MPI_COMM_WORLD),
@@ -105,6 +111,7 @@ std::vector<double> World::allreduce_sum(std::vector<double> values) const {
 }
 
 std::string World::broadcast(const std::string& value, int root) const {
+  watchdog::Scope w("MPI_Bcast of a string");
   auto lock = mpi_lock();
   uint64_t n = value.size();
   mpi_check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
@@ -115,6 +122,7 @@ std::string World::broadcast(const std::string& value, int root) const {
 }
 
 std::vector<std::string> World::allgather(const std::string& value) const {
+  watchdog::Scope w("MPI_Allgatherv of strings");
   auto lock = mpi_lock();
   int n = static_cast<int>(value.size());
   std::vector<int> counts(size_), displs(size_);

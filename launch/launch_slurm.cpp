@@ -184,6 +184,18 @@ void validate_options(const SlurmOptions& opt, const std::vector<std::string>& c
   if (opt.cpus_per_task < 1) throw UsageError("--cpus-per-task must be at least 1");
   if (opt.gpus_per_node < 0) throw UsageError("--gpus-per-node cannot be negative");
   if (opt.restarts < 0) throw UsageError("--restarts cannot be negative");
+  // NCCL needs one GPU per rank: ranks sharing a GPU are unsupported and may hang.
+  bool cuda = false;
+  for (size_t i = 1; i < command.size(); ++i)
+    cuda = cuda || command[i] == "--device=cuda" ||
+           (command[i] == "--device" && i + 1 < command.size() && command[i + 1] == "cuda");
+  if (cuda && opt.gpus_per_node == 0)
+    throw UsageError("the command trains with --device cuda: give --gpus-per-node (one GPU per rank)");
+  if (cuda && opt.ntasks_per_node > opt.gpus_per_node)
+    throw UsageError("--ntasks-per-node " + std::to_string(opt.ntasks_per_node) + " with --gpus-per-node " +
+                     std::to_string(opt.gpus_per_node) +
+                     ": gan_dist --device cuda runs one rank per GPU (NCCL cannot share a GPU "
+                     "between ranks); use --ntasks-per-node " + std::to_string(opt.gpus_per_node));
   if (opt.signal_lead_s < 1) throw UsageError("--signal-lead must be at least 1 second");
   if (!opt.sweeps.empty() && !opt.array.empty() && opt.array[0] != '%') {
     throw UsageError("--array '" + opt.array +

@@ -85,6 +85,14 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--device", o.device, "cpu, or cuda (one GPU per local rank, from local rank)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
+  app.add_flag("--deterministic", o.deterministic,
+               "GPU: deterministic cuDNN/cuBLAS algorithms, no cuDNN benchmark, no TF32 (slower; "
+               "runs then repeat bit for bit)");
+  app.add_option("--collective-timeout", o.collective_timeout,
+                 "seconds a collective may stay in flight before the job ends with exit 4, "
+                 "naming it (0: wait forever)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -2,16 +2,19 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "core/errors.h"
+#include "dist/watchdog.h"
 #include "dist/reducer.h"
 
 namespace gan::models {
 
 ModelBase::ModelBase(const ModelOptions& opts, dist::Collectives& coll)
-    : opts_(opts), coll_(coll), gen_(at::detail::createCPUGenerator(opts.seed ^ 0x6e6f697365ULL)) {
+    : opts_(opts),
+      coll_(coll),
+      gen_(at::detail::createCPUGenerator(opts.seed ^ 0x6e6f697365ULL)),
+      device_(opts.device) {
   if (opts_.global_batch % coll_.world_size() != 0)
     throw UsageError("global batch does not divide over the ranks");
 }
@@ -37,21 +40,19 @@ std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> ModelBas
 void ModelBase::update(const std::string& name, const torch::Tensor& loss) {
   for (auto& p : parts_) {
     if (p.name != name) continue;
-    using Clock = std::chrono::steady_clock;
-    auto secs = [](Clock::time_point a, Clock::time_point b) {
-      return std::chrono::duration<double>(b - a).count();
-    };
+    // Names this part's gradient all-reduces in a collective-timeout message.
+    dist::watchdog::Label label(name + " step");
     dist::zero_grads(*p.module);  // in place: gradients may be views of reducer buckets
     coll_.expect_grads(*p.module);
-    auto t0 = Clock::now();
-    coll_.backward(loss);
-    auto t1 = Clock::now();
-    coll_.sync_grads(*p.module);
-    auto t2 = Clock::now();
-    p.optimizer->step();
-    auto t3 = Clock::now();
-    times_.backward_s += secs(t0, t1);
-    times_.optimizer_s += secs(t2, t3);
+    {
+      dist::DeviceTimer::Scope timed(backward_timer_, device_);
+      coll_.backward(loss);
+    }
+    coll_.sync_grads(*p.module);  // timed by the collectives (communication)
+    {
+      dist::DeviceTimer::Scope timed(optimizer_timer_, device_);
+      p.optimizer->step();
+    }
     return;
   }
   throw std::logic_error("no model part " + name);
@@ -135,9 +136,10 @@ void ModelBase::load_state(torch::serialize::InputArchive& ar) {
   load_extra(ar);
 }
 
-PhaseTimes ModelBase::take_phase_times() {
-  PhaseTimes t = times_;
-  times_ = {};
+PhaseTimes ModelBase::take_phase_times(bool wait) {
+  PhaseTimes t;
+  t.backward_s = backward_timer_.take_seconds(wait);
+  t.optimizer_s = optimizer_timer_.take_seconds(wait);
   return t;
 }
 

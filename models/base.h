@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/device_timer.h"
 #include "models/model.h"
 #include "models/nets.h"
 
@@ -23,7 +24,7 @@ class ModelBase : public Model {
   torch::Tensor noise(int64_t n, torch::Generator& gen) const override;
   void save_state(torch::serialize::OutputArchive& ar) override;
   void load_state(torch::serialize::InputArchive& ar) override;
-  PhaseTimes take_phase_times() override;
+  PhaseTimes take_phase_times(bool wait = false) override;
 
  protected:
   ModelBase(const ModelOptions& opts, dist::Collectives& coll);
@@ -62,7 +63,10 @@ class ModelBase : public Model {
     double base_lr = 0;
   };
   std::vector<Part> parts_;
-  PhaseTimes times_;
+  // Backward and optimizer time on opts_.device: GPU time there, read back lazily by
+  // take_phase_times (only intervals the GPU has finished; the rest count in a later call).
+  torch::Device device_;
+  dist::DeviceTimer backward_timer_, optimizer_timer_;
 };
 
 // Specs of the shared nets from the options (widths, --norm, --spectral-norm in D): G with

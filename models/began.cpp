@@ -5,7 +5,8 @@
 //   k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)
 //   M_global = L(x) + |gamma L(x) - L(G(z))|
 // k_t steers training, so it is computed from the GLOBAL means: one all-reduce per step of
-// [L_real * b, L_fake * b, b], whose result (rank 0's bits) every rank applies identically.
+// the host numbers [L_real * b, L_fake * b, b], whose result (rank 0's bits) every rank
+// applies identically.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -29,8 +30,12 @@ class Began : public AdversarialModel {
   }
   torch::Tensor d_loss(const DInputs& in, StepMetrics& m) override {
     torch::Tensor l_real = in.real_out.mean(), l_fake = in.fake_out.mean();
-    l_real_ = l_real.item<double>();
-    l_fake_ = l_fake.item<double>();
+    // Both to the host in one transfer (one sync on a GPU); float -> double is exact, so the
+    // values are those of two item<double>() calls.
+    torch::Tensor both =
+        torch::stack({l_real.detach(), l_fake.detach()}).to(torch::kCPU).to(torch::kDouble);
+    l_real_ = both[0].item<double>();
+    l_fake_ = both[1].item<double>();
     batch_ = in.real.size(0);
     m.add("l_real", l_real_);
     m.add("l_fake", l_fake_);
@@ -40,9 +45,7 @@ class Began : public AdversarialModel {
 
   void after_d_step(StepMetrics& m) override {
     const double b = static_cast<double>(batch_);
-    torch::Tensor sums =
-        coll_.allreduce_sum(torch::tensor({l_real_ * b, l_fake_ * b, b}, torch::kDouble));
-    auto s = sums.accessor<double, 1>();
+    const std::vector<double> s = coll_.allreduce_host_sum({l_real_ * b, l_fake_ * b, b});
     const double l_real = s[0] / s[2], l_fake = s[1] / s[2];
     const double balance = opts_.gamma * l_real - l_fake;
     k_ = std::clamp(k_ + opts_.lambda_k * balance, 0.0, 1.0);

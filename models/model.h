@@ -75,7 +75,7 @@ class Model {
   // Everything beyond module parameters that a bitwise resume needs (optimizers, RNG, k_t).
   virtual void save_state(torch::serialize::OutputArchive& ar) = 0;
   virtual void load_state(torch::serialize::InputArchive& ar) = 0;
-  virtual PhaseTimes take_phase_times() { return {}; }
+  virtual PhaseTimes take_phase_times(bool wait = false) { return {}; }
 };
 
 std::unique_ptr<Model> make_model(const std::string& name, const ModelOptions& opts,

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages gan_dist needs (as root, or through sudo) and makes sure
 # the BLAS that LibTorch uses is OpenBLAS (the reference BLAS makes steps ~4x slower).
+#   --cuda  also installs the pinned CUDA build of torch from PyPI into $GAN_TORCH_VENV
+#           (scripts/env.sh), once per user and version, for `scripts/build.sh --cuda`.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+CUDA=0
+if [ "${1:-}" = --cuda ]; then CUDA=1; fi
 
 PACKAGES=(
   build-essential cmake pkg-config
@@ -14,6 +20,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-matplotlib python3-numpy python3-torch python3-h5py python3-pil
 )
+if [ $CUDA = 1 ]; then PACKAGES+=(python3-venv binutils); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -34,3 +41,20 @@ if ! update-alternatives --query "$alt" 2>/dev/null | grep -q "^Value: $openblas
   $SUDO update-alternatives --set "$alt" "$openblas"
 fi
 echo "install-deps: ok (BLAS: $(update-alternatives --query "$alt" | sed -n 's/^Value: //p'))"
+
+if [ $CUDA = 1 ]; then
+  # The toolkit (nvcc) only compiles and links; torch's CUDA major must match it (CMake checks).
+  if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+    echo "install-deps --cuda: no CUDA toolkit (nvcc) on PATH or in /usr/local/cuda" >&2
+    exit 1
+  fi
+  if [ ! -f "$GAN_TORCH_VENV/.complete" ]; then
+    echo "install-deps: torch==$GAN_TORCH_PIN (CUDA build, several GB) into $GAN_TORCH_VENV"
+    rm -rf "$GAN_TORCH_VENV"
+    mkdir -p "$(dirname "$GAN_TORCH_VENV")"
+    /usr/bin/python3 -m venv "$GAN_TORCH_VENV"
+    "$GAN_TORCH_VENV/bin/python" -m pip install -q --progress-bar off "torch==$GAN_TORCH_PIN"
+    touch "$GAN_TORCH_VENV/.complete"   # only a finished install is reused
+  fi
+  echo "install-deps: $("$GAN_TORCH_VENV/bin/python" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "NCCL", ".".join(map(str, torch.cuda.nccl.version())))' 2>/dev/null) in $GAN_TORCH_VENV"
+fi

@@ -1,11 +1,37 @@
 #!/usr/bin/env bash
-# Installs, builds and runs the whole test suite (unit, multi-rank under mpirun, end to end).
+# Installs, builds and runs the whole test suite (unit, multi-rank under mpirun, end to end,
+# Slurm, network-namespace hosts) on both build flavours, one after the other:
+#   cpu   Debian's LibTorch 1.13 (build/)
+#   cuda  the pinned CUDA torch wheel from PyPI (build-cuda/); no GPU is needed: the same CPU
+#         tests run, plus the checks of the CUDA build itself (one NCCL, GAN_TORCH_CUDA)
+#   scripts/test.sh [--cpu|--cuda] [CTEST ARGS]   one flavour only (both by default when a
+#                                                 CUDA toolkit is installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-scripts/install-deps.sh
-start=$(date +%s)
-scripts/build.sh
-echo "test: build took $(( $(date +%s) - start )) s"
-cd build
-ctest -j 2 --output-on-failure --timeout 600 "$@"
+# Both flavours where a CUDA toolkit is installed (CI, and every machine of this project);
+# the CPU flavour alone, with a notice, where it is not.
+flavours=(cpu)
+if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+  flavours=(cpu cuda)
+else
+  echo "test: no CUDA toolkit (nvcc): testing the CPU flavour only"
+fi
+case "${1:-}" in
+  --cpu) flavours=(cpu); shift ;;
+  --cuda) flavours=(cuda); shift ;;
+esac
+if [[ " ${flavours[*]} " == *" cuda "* ]]; then scripts/install-deps.sh --cuda; else scripts/install-deps.sh; fi
+# The GPU script's dependencies are fetched and its checks run here (it needs no GPU for that).
+scripts/gpu-check.sh --prepare
+for f in "${flavours[@]}"; do
+  dir=build
+  flag=()
+  if [ "$f" = cuda ]; then dir=build-cuda; flag=(--cuda); fi
+  start=$(date +%s)
+  scripts/build.sh "${flag[@]}"
+  echo "test: $f build took $(( $(date +%s) - start )) s"
+  start=$(date +%s)
+  (cd "$dir" && ctest -j 2 --output-on-failure --timeout 600 "$@")
+  echo "test: $f suite took $(( $(date +%s) - start )) s"
+done

@@ -33,6 +33,10 @@ struct TrainOptions {
   std::string overlap = "auto";
   std::string grad_compress = "none";
   std::string device = "cpu";
+  // Deterministic cuDNN and cuBLAS, cuDNN benchmark and TF32 off (GPU runs repeat bitwise).
+  bool deterministic = false;
+  // A collective in flight longer than this ends the job with exit 4 (0: never).
+  double collective_timeout = 300;
   std::string eval_classifier;  // FD in this classifier's feature space at each sample step
   bool debug_trace = false;     // per-rank raw metrics, every step
   models::ModelOptions model_opts;

@@ -14,12 +14,17 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "core/errors.h"
 #include "dataio/loader.h"
 #include "dist/agreement.h"
+#include "dist/cuda_device.h"
 #include "dist/data_parallel.h"
+#include "dist/device_timer.h"
 #include "dist/digest.h"
 #include "dist/mpi_communicator.h"
+#include "dist/watchdog.h"
 #include "eval/classifier.h"
 #include "eval/frechet.h"
 #include "eval/image_stats.h"
@@ -62,7 +67,9 @@ bool resumable_difference(const std::string& key) {
                                "overlap",  // on and off give bitwise-equal results
                                "out",
                                "debug-trace",
-                               "eval-classifier"};
+                               "eval-classifier",
+                               "collective-timeout",
+                               "deterministic"};
   for (const char* k : keys)
     if (key == k) return true;
   return false;
@@ -82,6 +89,12 @@ bool resolve_overlap(const std::string& setting, const std::string& device, int 
 }
 
 struct Trainer::State {
+  // First member: no collective of the run, its teardown included, waits longer than
+  // --collective-timeout.
+  struct WatchdogRun {
+    WatchdogRun(double timeout_s, int rank) { dist::watchdog::start(timeout_s, rank); }
+    ~WatchdogRun() { dist::watchdog::stop(); }
+  } watchdog_run;
   TrainOptions o;
   dist::World& world;
   std::unique_ptr<dist::Communicator> comm;
@@ -97,7 +110,11 @@ struct Trainer::State {
   eval::Gaussian real_features;
   std::unique_ptr<std::ofstream> trace;  // --debug-trace
 
-  State(TrainOptions opts, dist::World& w) : o(std::move(opts)), world(w) {}
+  uint64_t log_hook = 0;  // writes a fatal error to this rank's log
+
+  State(TrainOptions opts, dist::World& w)
+      : watchdog_run(opts.collective_timeout, w.rank()), o(std::move(opts)), world(w) {}
+  ~State() { dist::watchdog::remove(log_hook); }
 
   std::map<std::string, std::string> digests() {
     std::map<std::string, std::string> d;
@@ -140,11 +157,9 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   mo.num_classes = s.manifest.num_classes;
   mo.global_batch = o.batch_size;
   dist::all_or_none(world, [&] {
-    if (o.device == "cuda") {
-      if (!torch::cuda::is_available())
-        throw UsageError("--device cuda: this LibTorch has no CUDA or this host has no GPU");
-      o.device = "cuda:" + std::to_string(world.device_for_rank(int(torch::cuda::device_count())));
-    }
+    // Chosen and made current before anything touches CUDA: one GPU per local rank.
+    if (o.device == "cuda") o.device = dist::select_cuda_device(world).str();
+    dist::set_deterministic(o.deterministic);
   });
   mo.device = o.device;
   // One decision for every rank: ranks that disagree would order their collectives differently
@@ -159,7 +174,7 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     ro.bucket_mb = o.bucket_mb;
     ro.overlap = overlap;
     ro.compress = o.grad_compress;
-    s.dp = std::make_unique<dist::DataParallel>(*s.comm, ro);
+    s.dp = std::make_unique<dist::DataParallel>(*s.comm, world, ro);
     s.model = models::make_model(o.model, mo, *s.dp);
     // Module::to moves parameters in place, so the optimizers keep valid references.
     for (auto& [name, m] : s.model->modules()) m->to(torch::Device(o.device));
@@ -172,7 +187,10 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   if (o.resume) {
     std::string folder;
     if (world.is_root()) folder = s.store->latest_valid(&rejected).value_or("");
-    folder = world.broadcast(folder);
+    {
+      dist::watchdog::Unwatched w;  // rank 0 alone has been checking checkpoints
+      folder = world.broadcast(folder);
+    }
     if (!folder.empty()) {
       dist::all_or_none(world, [&] {
         auto meta = s.store->load(folder, *s.model);
@@ -212,11 +230,25 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
                                            sinks.end());
   s.log->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(world.rank()) + "] [%l] %v");
   s.log->flush_on(spdlog::level::info);
+  {
+    // A watchdog or fatal-error exit leaves its reason in this rank's log too.
+    auto file_log = std::make_shared<spdlog::logger>("rank-file", sinks.front());
+    file_log->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(world.rank()) +
+                          "] [%l] %v");
+    s.log_hook = dist::watchdog::add_abort_hook([file_log](const std::string& why) {
+      file_log->error("{}", why);
+      file_log->flush();
+    });
+  }
   for (const auto& r : rejected) s.log->warn("skipped corrupt checkpoint: {}", r);
   s.log->info(
-      "{} on {} rank(s), host {}, local rank {}/{}, backend {}, {} thread(s), overlap {} ({})",
-      o.model, world.size(), world.host(), world.local_rank(), world.local_size(), s.comm->name(),
-      o.threads, overlap ? "on" : "off", o.overlap);
+      "{} on {} rank(s), host {}, local rank {}/{}, pid {}, device {}, backend {}, {} thread(s), "
+      "overlap {} ({})",
+      o.model, world.size(), world.host(), world.local_rank(), world.local_size(), getpid(),
+      o.device, s.comm->name(), o.threads, overlap ? "on" : "off", o.overlap);
+  s.log->info("built with {}; running {}{}", dist::build_flavour(),
+              dist::runtime_versions(torch::Device(o.device)),
+              o.deterministic ? "; deterministic algorithms, TF32 off" : "");
   s.log->info("data {}: {} images {}x{}x{}, {} steps/epoch at global batch {}", o.data,
               s.manifest.total, s.manifest.shape.h, s.manifest.shape.w, s.manifest.shape.c,
               s.steps_per_epoch, o.batch_size);
@@ -253,8 +285,9 @@ int Trainer::run() {
     if (!s.world.is_root()) return;
     torch::NoGradGuard no_grad;
     for (auto& [n, m] : modules) m->eval();
-    torch::Tensor fake = s.model->sample(s.fixed_z);
-    torch::Tensor more = s.model->sample(s.eval_z);
+    // Pictures and statistics are made on the host, whatever the device.
+    torch::Tensor fake = s.model->sample(s.fixed_z).to(torch::kCPU);
+    torch::Tensor more = s.model->sample(s.eval_z).to(torch::kCPU);
     for (auto& [n, m] : modules) m->train();
     int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(fake.size(0)))));
     write_grid_png((fs::path(o.out) / "samples" / (step_name(step) + ".png")).string(), fake, cols);
@@ -275,6 +308,7 @@ int Trainer::run() {
   auto checkpoint = [&](int64_t step) {
     CheckpointMeta meta{step, step / s.steps_per_epoch, s.world.size(), o.config_text, s.digests()};
     if (s.world.is_root()) s.log->info("checkpoint {}", s.store->save(meta, *s.model));
+    dist::watchdog::Unwatched w;  // the others wait while rank 0 writes
     s.world.barrier();
   };
 
@@ -291,26 +325,27 @@ int Trainer::run() {
   std::vector<std::string> names;
   std::vector<double> sums;
   double data_s = 0, step_s = 0, comm_s = 0, backward_s = 0, optimizer_s = 0;
+  dist::DeviceTimer step_timer;
   int64_t interval_steps = 0;
   auto interval_start = Clock::now();
   const auto run_start = Clock::now();
 
   for (int64_t step = s.start_step; step < s.total_steps; ++step) {
+    dist::watchdog::set_step(step + 1);
     dataio::Batch batch = loader.next();
     if (device.is_cuda()) {  // pinned host memory: the copy overlaps with the compute stream
       batch.images = batch.images.to(device, /*non_blocking=*/true);
       if (batch.labels.defined()) batch.labels = batch.labels.to(device, true);
     }
     data_s += loader.take_wait_seconds();
-    auto t1 = Clock::now();
-    models::StepMetrics m = s.model->train_step(batch);
-    for (auto& [n, mod] : modules)
-      if (!mod->buffers().empty()) s.dp->broadcast_buffers(*mod);
-    step_s += seconds_since(t1);
-    comm_s += s.dp->take_comm_seconds();
-    auto phases = s.model->take_phase_times();
-    backward_s += phases.backward_s;
-    optimizer_s += phases.optimizer_s;
+    models::StepMetrics m;
+    {
+      // On the device's clock, like the phases inside it (CUDA events on a GPU).
+      dist::DeviceTimer::Scope timed(step_timer, device);
+      m = s.model->train_step(batch);
+      for (auto& [n, mod] : modules)
+        if (!mod->buffers().empty()) s.dp->broadcast_buffers(*mod);
+    }
 
     if (s.trace) {
       // Full precision (nlohmann writes doubles round-trip exact): tests compare bits.
@@ -333,6 +368,12 @@ int Trainer::run() {
     const bool last = done == s.total_steps;
 
     if (done % o.log_every == 0 || last) {
+      // The interval's device times, every one finished (one wait per log line on a GPU).
+      step_s = step_timer.take_seconds(/*wait=*/true);
+      comm_s = s.dp->take_comm_seconds(/*wait=*/true);
+      const auto phases = s.model->take_phase_times(/*wait=*/true);
+      backward_s = phases.backward_s;
+      optimizer_s = phases.optimizer_s;
       std::vector<double> v = sums;
       // forward = the step less what is measured separately (it includes the losses)
       const double secs[] = {
@@ -370,7 +411,12 @@ int Trainer::run() {
     if (o.replica_check_every > 0 && (done % o.replica_check_every == 0 || last))
       for (auto& [n, mod] : modules)
         dist::check_replicas(s.world, n, dist::module_digest(*mod), done);
-    if (o.sample_every > 0 && (done % o.sample_every == 0 || last)) sample_and_eval(done);
+    if (o.sample_every > 0 && (done % o.sample_every == 0 || last)) {
+      sample_and_eval(done);
+      // The others wait here, not in the next watched collective, while rank 0 evaluates.
+      dist::watchdog::Unwatched w;
+      if (s.world.size() > 1) s.world.barrier();
+    }
     if (o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && !last) checkpoint(done);
 
     int64_t sig = s.world.size() > 1 ? s.world.allreduce_max(stop_signal()) : stop_signal();

@@ -1,9 +1,12 @@
 // Bad input gets a clear message and the exit code of DESIGN.md, fast, and writes nothing.
 #include <gtest/gtest.h>
 
+#include <torch/cuda.h>
+
 #include <filesystem>
 #include <fstream>
 
+#include "dist/cuda_device.h"
 #include "tests/e2e/harness.h"
 
 namespace fs = std::filesystem;
@@ -41,8 +44,17 @@ TEST(Errors, BadOptionsExit2AndWriteNothing) {
       {"no length", data, "--steps"},
       {"unknown flag", ok + " --frobnicate 3", "frobnicate"},
       {"steps and epochs", ok + " --epochs 2", "excludes"},
+      {"nccl on the cpu", ok + " --device cpu --backend nccl", "--backend nccl needs --device cuda"},
+      {"cuda over mpi", ok + " --device cuda --backend mpi", "--device cuda needs --backend nccl"},
+      // 8 images per rank cannot feed 9 critic steps.
+      {"wgan without images per critic step", ok + " --model wgan --batch-size 16 --n-critic 9",
+       "no image left for a critic step (raise --batch-size to at least 18)"},
+      // The CPU flavour names its build; the CUDA flavour on a machine without a GPU, the host.
+      {"cuda without a gpu", ok + " --device cuda",
+       gan::dist::built_with_cuda() ? "no usable GPU" : "built with torch"},
   };
   for (const auto& c : cases) {
+    if (std::string(c.name) == "cuda without a gpu" && torch::cuda::is_available()) continue;
     auto r = run(gan_dist(2, c.args));
     EXPECT_EQ(r.code, 2) << c.name << "\n" << r.output;
     EXPECT_NE(r.output.find(c.says), std::string::npos) << c.name << "\n" << r.output;

@@ -104,9 +104,13 @@ TEST(Preemption, SigtermCheckpointsExits75AndResumesExactly) {
   const std::string args = " --batch-size 16 --seed 2 --steps 400";
   auto a = run(gan_dist(1, common(straight) + args));
   ASSERT_EQ(a.code, 0) << a.output;
-  // Started without mpirun (a world of one); the signal arrives mid-run.
+  // Started without mpirun (a world of one). The signal goes out when the run has logged its
+  // first metrics row (an event, not a time: a fixed sleep failed on a fast, quiet machine,
+  // where 400 steps take under 2 s); the row comes at step 4 of 400.
   auto b = run("(" + std::string(GAN_DIST_BIN) + " " + common(cut) + args +
-               " & pid=$!; sleep 3; kill -TERM $pid; wait $pid)");
+               " & pid=$!; until grep -qs '\"step\"' " + cut +
+               "/metrics.jsonl || ! kill -0 $pid 2>/dev/null; do sleep 0.01; done;"
+               " kill -TERM $pid; wait $pid)");
   ASSERT_EQ(b.code, 75) << b.output;
   auto ckpts =
       std::distance(fs::directory_iterator(cut + "/checkpoints"), fs::directory_iterator());

@@ -137,6 +137,24 @@ TEST(Options, RejectsConflictsWithTheCommand) {
   EXPECT_EQ(array_spec(o, 3), "0-2%2");
 }
 
+TEST(Options, OneRankPerGpuForCudaRuns) {
+  SlurmOptions o;
+  o.nodes = 2;
+  o.ntasks_per_node = 8;
+  o.gpus_per_node = 4;
+  const std::vector<std::string> cuda{"/x/gan_dist", "--model", "dcgan", "--device", "cuda"};
+  EXPECT_NE(usage_message([&] { validate_options(o, cuda); })
+                .find("--ntasks-per-node 8 with --gpus-per-node 4"),
+            std::string::npos);
+  o.gpus_per_node = 0;
+  EXPECT_NE(usage_message([&] { validate_options(o, cuda); }).find("give --gpus-per-node"),
+            std::string::npos);
+  o.gpus_per_node = 8;
+  validate_options(o, cuda);  // one GPU per rank: fine
+  o.gpus_per_node = 0;
+  validate_options(o, {"/x/gan_dist", "--model", "dcgan"});  // CPU ranks need no GPU
+}
+
 TEST(Command, MustBeGanDist) {
   EXPECT_NE(usage_message([] { checked_gan_dist_command({"/bin/ls"}); }).find("gan_dist"),
             std::string::npos);

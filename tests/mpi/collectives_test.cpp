@@ -61,7 +61,7 @@ TEST(Reducer, EveryParameterInExactlyOneBucket) {
 TEST(Reducer, OverlappedMatchesAfterBackwardAndSurvivesUnusedParameters) {
   dist::MpiCommunicator comm(*g_world);
   Net on, off;
-  dist::DataParallel dp(comm);
+  dist::DataParallel dp(comm, *g_world);
   dp.broadcast_module(on);
   {
     torch::NoGradGuard ng;
@@ -90,7 +90,7 @@ TEST(Reducer, OverlappedMatchesAfterBackwardAndSurvivesUnusedParameters) {
 // mean over ranks of each rank's own gradient, computed here from every rank's input.
 TEST(DataParallel, BackwardAndSyncGiveTheMeanOfEachRanksGradient) {
   dist::MpiCommunicator comm(*g_world);
-  dist::DataParallel dp(comm);
+  dist::DataParallel dp(comm, *g_world);
   Net net, ref;
   dp.broadcast_module(net);
   {
@@ -160,7 +160,7 @@ TEST(Reducer, CompressedGradientsAreCloseToFp32) {
 }
 
 TEST(OrderCheck, MismatchedCollectiveIsNamedNotHung) {
-  dist::OrderCheckedCommunicator comm(std::make_unique<dist::MpiCommunicator>(*g_world));
+  dist::OrderCheckedCommunicator comm(std::make_unique<dist::MpiCommunicator>(*g_world), *g_world);
   auto same = torch::ones({10});
   comm.allreduce_sum(same);
   EXPECT_EQ(same[0].item<float>(), g_world->size());
@@ -177,7 +177,7 @@ TEST(OrderCheck, MismatchedCollectiveIsNamedNotHung) {
 
 TEST(DataParallel, BroadcastMakesReplicasIdenticalAndSumsAgree) {
   dist::MpiCommunicator comm(*g_world);
-  dist::DataParallel dp(comm);
+  dist::DataParallel dp(comm, *g_world);
   torch::manual_seed(100 + g_world->rank());  // deliberately different initialisations
   Net net;
   dp.broadcast_module(net);
@@ -225,5 +225,148 @@ TEST(Agreement, OneRankFailingStopsAllWithItsCode) {
     EXPECT_EQ(e.code(), kExitData);
     EXPECT_TRUE(e.collective());
     EXPECT_NE(std::string(e.what()).find("rank 1: shard-00003.h5"), std::string::npos);
+  }
+}
+
+namespace {
+
+// The MPI communicator, counting the collectives DataParallel issues through it, and saying
+// identical_sums() as told (as NCCL's will).
+class CountingCommunicator final : public dist::Communicator {
+ public:
+  CountingCommunicator(dist::World& world, bool identical) : inner_(world), identical_(identical) {}
+  std::string name() const override { return "counting"; }
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  void allreduce_sum(torch::Tensor& t) override {
+    ++allreduces;
+    inner_.allreduce_sum(t);
+  }
+  std::unique_ptr<dist::Work> allreduce_sum_async(torch::Tensor& t) override {
+    ++allreduces;
+    return inner_.allreduce_sum_async(t);
+  }
+  void broadcast(torch::Tensor& t, int root) override {
+    ++broadcasts;
+    inner_.broadcast(t, root);
+  }
+  torch::Tensor allgather(const torch::Tensor& t) override { return inner_.allgather(t); }
+  void barrier() override { inner_.barrier(); }
+  bool identical_sums() const override { return identical_; }
+  int allreduces = 0, broadcasts = 0;
+
+ private:
+  dist::MpiCommunicator inner_;
+  bool identical_;
+};
+
+// Every rank's bytes of `v`, in rank order.
+std::vector<std::string> bits_of_every_rank(const std::vector<double>& v) {
+  return g_world->allgather(
+      std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(double)));
+}
+
+}  // namespace
+
+// Host numbers (BEGAN's k_t means) are reduced over MPI on the host, never through the tensor
+// communicator (NCCL refuses CPU tensors), and every rank gets rank 0's bits.
+TEST(DataParallel, HostSumGivesIdenticalBitsOnEveryRankWithoutTensorCollectives) {
+  CountingCommunicator comm(*g_world, false);
+  dist::DataParallel dp(comm, *g_world);
+  const int r = g_world->rank(), n = g_world->size();
+  // Sums whose last bits depend on the order of the additions.
+  const std::vector<double> mine{0.1 * (r + 1), r == 0 ? 1e16 : (r + 1) / 3.0, double(r + 1),
+                                 std::ldexp(1.0 + r / 7.0, -30 * r)};
+  const std::vector<double> sums = dp.allreduce_host_sum(mine);
+  ASSERT_EQ(sums.size(), mine.size());
+  EXPECT_EQ(sums[2], n * (n + 1) / 2.0);
+  EXPECT_NEAR(sums[0], 0.1 * n * (n + 1) / 2.0, 1e-12);
+  EXPECT_NEAR(sums[1], 1e16, 1e3);
+  const auto all = bits_of_every_rank(sums);
+  for (int k = 1; k < n; ++k) EXPECT_EQ(all[k], all[0]) << "rank " << k << " differs from rank 0";
+  EXPECT_EQ(comm.allreduces + comm.broadcasts, 0);
+  EXPECT_TRUE(dp.allreduce_host_sum({}).empty());
+  dist::LocalCollectives local;
+  EXPECT_EQ(local.allreduce_host_sum(mine), mine);
+}
+
+// The broadcast of rank 0's sum is only for backends that do not promise identical sums.
+TEST(DataParallel, AllreduceSumBroadcastsOnlyWhenTheBackendSumsMayDiffer) {
+  const int r = g_world->rank(), n = g_world->size();
+  for (bool identical : {false, true}) {
+    CountingCommunicator comm(*g_world, identical);
+    dist::DataParallel dp(comm, *g_world);
+    auto s = dp.allreduce_sum(torch::tensor({double(r), 1.0}));
+    EXPECT_EQ(comm.allreduces, 1);
+    EXPECT_EQ(comm.broadcasts, identical ? 0 : 1) << "identical_sums " << identical;
+    EXPECT_EQ(s[0].item<double>(), n * (n - 1) / 2.0);
+    EXPECT_EQ(s[1].item<double>(), n);
+  }
+  // The debugging decorator passes the backend's answer through.
+  for (bool identical : {false, true}) {
+    dist::OrderCheckedCommunicator checked(
+        std::make_unique<CountingCommunicator>(*g_world, identical), *g_world);
+    EXPECT_EQ(checked.identical_sums(), identical);
+  }
+}
+
+namespace {
+
+struct WithBuffers : torch::nn::Module {
+  WithBuffers() {
+    bn1 = register_module("bn1", torch::nn::BatchNorm2d(3));  // float stats, int64 count
+    bn2 = register_module("bn2", torch::nn::BatchNorm2d(5));
+    extra = register_buffer("extra", torch::zeros({2, 3}, torch::kDouble));
+    strided = register_buffer("strided", torch::zeros({4, 6}).t());  // not contiguous
+  }
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::Tensor extra, strided;
+};
+
+}  // namespace
+
+// broadcast_buffers sends one flat tensor per dtype, not one per buffer, and leaves every rank
+// with rank 0's buffers, in place, whatever their dtype and layout.
+TEST(DataParallel, BroadcastBuffersIsOneBroadcastPerDtypeAndGivesRankZerosBuffers) {
+  const int r = g_world->rank(), n = g_world->size();
+  WithBuffers m;
+  torch::NoGradGuard ng;
+  torch::manual_seed(300 + r);  // different buffers on every rank
+  for (auto& b : m.buffers()) {
+    if (b.is_floating_point())
+      b.copy_(torch::randn(b.sizes(), b.options()));
+    else
+      b.fill_(7 + 5 * r);
+  }
+  dist::MpiCommunicator mpi(*g_world);
+  std::vector<torch::Tensor> rank0;
+  std::vector<const void*> storage;
+  for (auto& b : m.buffers()) {
+    rank0.push_back(mpi.allgather(b.contiguous())[0].clone());
+    storage.push_back(b.data_ptr());
+  }
+  ASSERT_EQ(rank0.size(), 8u);
+  CountingCommunicator comm(*g_world, false);
+  dist::DataParallel dp(comm, *g_world);
+  dp.broadcast_buffers(m);
+  EXPECT_EQ(comm.broadcasts, 3);  // float, int64, double
+  auto buffers = m.buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    EXPECT_EQ(buffers[i].scalar_type(), rank0[i].scalar_type()) << "buffer " << i;
+    EXPECT_TRUE(buffers[i].equal(rank0[i])) << "buffer " << i << " on rank " << r;
+    EXPECT_EQ(buffers[i].data_ptr(), storage[i]) << "buffer " << i << " replaced, not updated";
+  }
+  EXPECT_EQ(m.bn1->num_batches_tracked.item<int64_t>(), 7);
+  EXPECT_FALSE(m.strided.is_contiguous());
+  // Parameters (all float here) likewise: one broadcast, then the buffers' three.
+  torch::manual_seed(400 + r);
+  Net net;
+  CountingCommunicator comm2(*g_world, false);
+  dist::DataParallel dp2(comm2, *g_world);
+  dp2.broadcast_module(net);
+  EXPECT_EQ(comm2.broadcasts, 1);
+  for (auto& p : net.parameters()) {
+    auto all = mpi.allgather(p.detach().contiguous());
+    for (int k = 1; k < n; ++k) EXPECT_TRUE(all[k].equal(all[0]));
   }
 }

@@ -14,7 +14,7 @@ using gan::test::g_world;
 
 TEST(SyncBatchNorm, RanksTogetherEqualBatchNormOnTheWholeBatch) {
   dist::MpiCommunicator comm(*g_world);
-  dist::DataParallel dp(comm);
+  dist::DataParallel dp(comm, *g_world);
   const int r = g_world->rank(), n = g_world->size();
   const int64_t per = 3, c = 4;
   torch::manual_seed(11);  // the same full batch and loss weights on every rank
@@ -37,6 +37,48 @@ TEST(SyncBatchNorm, RanksTogetherEqualBatchNormOnTheWholeBatch) {
   auto wsum = dp.allreduce_sum(sync->weight.grad()), bsum = dp.allreduce_sum(sync->bias.grad());
   EXPECT_TRUE(torch::allclose(wsum, plain->weight.grad(), 1e-3, 1e-4));
   EXPECT_TRUE(torch::allclose(bsum, plain->bias.grad(), 1e-3, 1e-4));
+  EXPECT_TRUE(torch::allclose(sync->running_mean, plain->running_mean, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(sync->running_var, plain->running_var, 1e-5, 1e-6));
+}
+
+// The global count is summed with the statistics on the device (never read back to the host),
+// so ranks with batches of different sizes still normalise the union of their rows.
+TEST(SyncBatchNorm, RanksWithUnequalBatchesNormaliseTheirUnion) {
+  dist::MpiCommunicator comm(*g_world);
+  dist::DataParallel dp(comm, *g_world);
+  const int r = g_world->rank(), n = g_world->size();
+  const int64_t c = 3;
+  int64_t total = 0, first = 0;
+  for (int k = 0; k < n; ++k) {
+    if (k == r) first = total;
+    total += k + 1;  // rank k has k + 1 rows
+  }
+  torch::manual_seed(12);
+  auto full = torch::randn({total, c, 4, 2}) * 3 - 1;
+  auto weights = torch::randn({total, c, 4, 2});
+
+  torch::nn::BatchNorm2d plain(c);
+  auto xf = full.clone().requires_grad_(true);
+  auto yf = plain->forward(xf);
+  (yf * weights).sum().backward();
+
+  dist::SyncBatchNorm2d sync(c, &dp);
+  auto x = full.narrow(0, first, r + 1).clone().requires_grad_(true);
+  auto y = sync->forward(x);
+  (y * weights.narrow(0, first, r + 1)).sum().backward();
+
+  torch::Tensor count;
+  {
+    torch::NoGradGuard ng;
+    dist::sync_batch_norm(x, sync->weight, sync->bias, dp, 1e-5, nullptr, nullptr, &count);
+  }
+  EXPECT_EQ(count.dim(), 0);
+  EXPECT_EQ(count.device(), x.device());
+  EXPECT_EQ(count.item<double>(), double(total * 4 * 2));
+
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::allclose(y, yf.narrow(0, first, r + 1), 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(x.grad(), xf.grad().narrow(0, first, r + 1), 1e-3, 1e-5));
   EXPECT_TRUE(torch::allclose(sync->running_mean, plain->running_mean, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(sync->running_var, plain->running_var, 1e-5, 1e-6));
 }

@@ -4,11 +4,14 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "core/errors.h"
+#include "dist/device_timer.h"
 #include "dist/digest.h"
 #include "eval/image_stats.h"
 #include "models/model.h"
@@ -69,6 +72,80 @@ TEST(ImageStats, IdenticalSetsAreCloseAndShiftedSetsFar) {
   auto gray = eval::image_stats_distance(torch::zeros({256, 1, 8, 8}), real);
   EXPECT_GT(gray.histogram_l1, 1.5);  // all mass in one bin against a flat histogram
   EXPECT_GT(gray.moment_rmse, 0.5);
+}
+
+// The generated images may be on a GPU and the real ones on the CPU (the trainer's step-0
+// eval), either of another dtype: both are compared as CPU float, with the same result.
+TEST(ImageStats, InputsOfOtherDtypesAndDevicesGiveTheCpuFloatResult) {
+  torch::manual_seed(1);
+  auto real = torch::rand({64, 1, 8, 8}) * 2 - 1, gen = torch::rand({64, 1, 8, 8}) * 2 - 1;
+  const auto ref = eval::image_stats_distance(gen, real);
+  EXPECT_GT(ref.histogram_l1, 0.0);
+  const auto dbl = eval::image_stats_distance(gen.to(torch::kDouble).requires_grad_(true), real);
+  EXPECT_EQ(dbl.histogram_l1, ref.histogram_l1);
+  EXPECT_EQ(dbl.moment_rmse, ref.moment_rmse);
+  if (!torch::cuda::is_available()) return;  // the device half needs a GPU
+  const auto gpu = eval::image_stats_distance(gen.to(torch::kCUDA), real);
+  EXPECT_EQ(gpu.histogram_l1, ref.histogram_l1);
+  EXPECT_EQ(gpu.moment_rmse, ref.moment_rmse);
+}
+
+// On the CPU an interval is steady_clock time; take_seconds returns the sum and resets.
+TEST(DeviceTimer, CpuIntervalsSumHostTimeAndTakeResets) {
+  dist::DeviceTimer t;
+  EXPECT_EQ(t.take_seconds(), 0.0);
+  {
+    dist::DeviceTimer::Scope s(t, torch::kCPU);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  t.start(torch::kCPU);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  t.stop();
+  t.stop();  // a stop without a start counts nothing
+  const double s = t.take_seconds();
+  EXPECT_GE(s, 0.05);
+  EXPECT_LT(s, 5.0);
+  EXPECT_EQ(t.take_seconds(), 0.0);
+}
+
+// On a GPU (skipped without one) an interval is the GPU time of the work between start and
+// stop, not the microseconds its launches take; reading it back never blocks unless asked.
+TEST(DeviceTimer, CudaIntervalsMeasureGpuWorkNotLaunches) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const torch::Device cuda(torch::kCUDA, 0);
+  auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(cuda)) / 64;
+  torch::Tensor b;
+  torch::cuda::synchronize();
+  dist::DeviceTimer t;
+  const auto t0 = std::chrono::steady_clock::now();
+  t.start(cuda);
+  for (int i = 0; i < 20; ++i) b = a.mm(a);
+  t.stop();
+  const double early = t.take_seconds();  // whatever the GPU has finished: maybe nothing
+  const double late = t.take_seconds(/*wait=*/true);
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GT(early + late, 0.5 * total) << "early " << early << " late " << late;
+  EXPECT_LE(early + late, total + 1e-3);
+  EXPECT_EQ(t.take_seconds(true), 0.0);
+}
+
+// ModelBase reports backward and optimizer time once, then resets.
+TEST(Models, PhaseTimesAreMeasuredAndTakenOnce) {
+  dist::LocalCollectives c;
+  models::ModelOptions o;
+  o.global_batch = 4;
+  o.g_width = o.d_width = 8;
+  torch::manual_seed(3);
+  auto m = models::make_model("dcgan", o, c);
+  dataio::Batch b;
+  b.images = torch::rand({4, 1, 28, 28}) * 2 - 1;
+  m->train_step(b);
+  const auto t = m->take_phase_times();
+  EXPECT_GT(t.backward_s, 0.0);
+  EXPECT_GT(t.optimizer_s, 0.0);
+  const auto again = m->take_phase_times();
+  EXPECT_EQ(again.backward_s, 0.0);
+  EXPECT_EQ(again.optimizer_s, 0.0);
 }
 
 namespace {
@@ -166,6 +243,33 @@ TEST(Zoo, WganClipsEveryCriticWeightAfterEachOfNCriticSteps) {
     if (name == "D") {
       for (auto& p : mod->parameters()) EXPECT_LE(p.abs().max().item<double>(), 0.01 + 1e-9);
     }
+}
+
+// The reported max |w| (one reduction over all parameters, one host read per critic step) is
+// exactly the per-parameter maximum: with one critic step, that of D's weights after it (G's
+// step does not touch them). A clip below the largest weight and one above every weight.
+TEST(Zoo, WganMaxCriticWeightEqualsThePerParameterMaximum) {
+  for (double clip : {0.03, 10.0}) {
+    SCOPED_TRACE(clip);
+    dist::LocalCollectives c;
+    auto o = tiny_options();
+    o.n_critic = 1;
+    o.clip = clip;
+    o.optimizer = "rmsprop";
+    o.lr_g = o.lr_d = 5e-5;
+    torch::manual_seed(1);
+    auto m = models::make_model("wgan", o, c);
+    auto metrics = m->train_step(tiny_batch(0));
+    std::map<std::string, double> v(metrics.values.begin(), metrics.values.end());
+    double expect = 0;
+    for (auto& [name, mod] : m->modules())
+      if (name == "D")
+        for (auto& p : mod->parameters()) expect = std::max(expect, p.abs().max().item<double>());
+    EXPECT_EQ(v.at("max_critic_abs_weight"), expect);
+    if (clip > 1) {
+      EXPECT_LT(expect, clip);  // nothing clipped: a genuine weight
+    }
+  }
 }
 
 TEST(Zoo, ModelDefaultsFollowThePapers) {

@@ -1,5 +1,6 @@
 // Shards, manifest and loader against real HDF5 files in a temporary folder.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -83,6 +84,47 @@ TEST_F(ShardTest, LoaderMatchesSamplerAndScales) {
       EXPECT_NEAR((v + 1) * 127.5, expect[j] % 256, 1e-3);
       EXPECT_EQ(b.labels[j].item<int64_t>(), expect[j] % 10);
     }
+  }
+}
+
+// The out-parameter variant (what the loader fills page-locked batches with) writes exactly
+// what the allocating one returns, and refuses a destination of the wrong kind.
+TEST(ToFloatNchw, IntoTheCallersTensorEqualsTheAllocatingVariant) {
+  const ImageShape shape{5, 3, 2};  // h, w, c: a non-square NHWC layout
+  std::vector<uint8_t> pixels(4 * shape.bytes());
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 37 + 11);
+  const torch::Tensor ref = to_float_nchw(pixels.data(), 4, shape);
+  ASSERT_EQ(ref.sizes(), (std::vector<int64_t>{4, 2, 5, 3}));
+  EXPECT_FLOAT_EQ(ref[1][1][0][2].item<float>(), pixels[shape.bytes() + 2 * 2 + 1] / 127.5f - 1);
+  torch::Tensor out = torch::full({4, 2, 5, 3}, 9.0f);
+  to_float_nchw(pixels.data(), 4, shape, out);
+  EXPECT_TRUE(out.equal(ref));
+  EXPECT_THROW(to_float_nchw(pixels.data(), 4, shape, torch::empty({3, 2, 5, 3})),
+               std::invalid_argument);
+  EXPECT_THROW(to_float_nchw(pixels.data(), 4, shape, torch::empty({4, 2, 5, 3}, torch::kDouble)),
+               std::invalid_argument);
+  EXPECT_THROW(to_float_nchw(pixels.data(), 4, shape, torch::empty({4, 2, 3, 5}).transpose(2, 3)),
+               std::invalid_argument);
+}
+
+// pin_memory: the loader allocates page-locked batches and converts straight into them (needs
+// CUDA at run time, so skipped without a GPU; CPU runs never set it).
+TEST_F(ShardTest, PinnedLoaderGivesPageLockedBatchesEqualToPlainOnes) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "pinned memory needs CUDA";
+  auto m = write(64, 64, 16);
+  LoaderOptions lo;
+  lo.sampler = SamplerOptions{3, 16, 0, 1, 4};
+  lo.end_step = 2;
+  Loader plain(dir_.string(), m, lo);
+  lo.pin_memory = true;
+  Loader pinned(dir_.string(), m, lo);
+  for (int64_t step = 0; step < 2; ++step) {
+    Batch a = plain.next(), b = pinned.next();
+    EXPECT_FALSE(a.images.is_pinned());
+    EXPECT_TRUE(b.images.is_pinned());
+    EXPECT_TRUE(b.labels.is_pinned());
+    EXPECT_TRUE(a.images.equal(b.images));
+    EXPECT_TRUE(a.labels.equal(b.labels));
   }
 }
 

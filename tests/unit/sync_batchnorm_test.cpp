@@ -65,6 +65,43 @@ TEST(SyncBatchNorm, BackwardMatchesFiniteDifferences) {
   }
 }
 
+// The statistics, the count included, stay on x's device: a 0-dim double tensor there, so a
+// GPU forward neither mixes devices nor waits for the host.
+TEST(SyncBatchNorm, CountIsADeviceScalarOfTheGlobalBatch) {
+  dist::LocalCollectives local;
+  auto x = torch::randn({4, 3, 5, 2});
+  torch::Tensor mean, var, count;
+  dist::sync_batch_norm(x, torch::ones({3}), torch::zeros({3}), local, 1e-5, &mean, &var, &count);
+  EXPECT_EQ(count.dim(), 0);
+  EXPECT_EQ(count.scalar_type(), torch::kDouble);
+  EXPECT_EQ(count.item<double>(), 4 * 5 * 2);
+  EXPECT_TRUE(torch::allclose(mean, x.to(torch::kDouble).mean({0, 2, 3})));
+}
+
+// On a GPU (skipped without one): forward, backward and running statistics on CUDA tensors,
+// as BatchNorm there. Before the statistics were built on x's device this threw "Expected all
+// tensors to be on the same device".
+TEST(SyncBatchNorm, RunsOnACudaDevice) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(4);
+  const torch::Device cuda(torch::kCUDA, 0);
+  dist::LocalCollectives local;
+  dist::SyncBatchNorm2d sync(4, &local);
+  torch::nn::BatchNorm2d plain(4);
+  sync->to(cuda), plain->to(cuda);
+  auto x = (torch::randn({6, 4, 5, 5}) * 2 + 1).to(cuda).requires_grad_(true);
+  auto x2 = x.detach().clone().requires_grad_(true);
+  auto r = torch::randn({6, 4, 5, 5}).to(cuda);
+  auto y1 = sync->forward(x), y2 = plain->forward(x2);
+  EXPECT_EQ(y1.device(), cuda);
+  (y1 * r).sum().backward();
+  (y2 * r).sum().backward();
+  EXPECT_TRUE(torch::allclose(y1, y2, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(x.grad(), x2.grad(), 1e-3, 1e-5));
+  EXPECT_TRUE(torch::allclose(sync->running_mean, plain->running_mean, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(sync->running_var, plain->running_var, 1e-5, 1e-6));
+}
+
 TEST(SpectralNorm, PowerIterationFindsTheLargestSingularValue) {
   torch::manual_seed(2);
   models::SpectralLayer layer(6, 4, 3, 1, 1, true);
