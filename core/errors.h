@@ -14,6 +14,7 @@ enum ExitCode : int {
   kExitData = 3,        // unreadable, corrupt or missing data
   kExitDist = 4,        // ranks disagree, communication failed
   kExitCheckpoint = 5,  // checkpoint missing or corrupt
+  kExitStorage = 6,     // an output could not be written (disk full, I/O error)
   kExitPreempted = 75,  // checkpoint written, requeue me (EX_TEMPFAIL)
 };
 
@@ -42,6 +43,10 @@ struct DataError : Error {
 struct DistError : Error {
   explicit DistError(const std::string& w, bool collective = false)
       : Error(kExitDist, w, collective) {}
+};
+struct StorageError : Error {
+  explicit StorageError(const std::string& w, bool collective = false)
+      : Error(kExitStorage, w, collective) {}
 };
 struct CheckpointError : Error {
   explicit CheckpointError(const std::string& w, bool collective = false)

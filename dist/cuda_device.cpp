@@ -23,7 +23,9 @@ namespace gan::dist {
 namespace {
 
 // CUDA's version numbers: 1000 * major + 10 * minor.
-std::string version_of(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+std::string version_of(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
 
 }  // namespace
 #endif
@@ -82,8 +84,7 @@ torch::Device select_cuda_device(const World& world) {
     index = world.local_rank() % count;
     c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));
     cudaDeviceProp prop{};
-    if (cudaSetDevice(index) != cudaSuccess ||
-        cudaGetDeviceProperties(&prop, index) != cudaSuccess)
+    if (cudaSetDevice(index) != cudaSuccess || cudaGetDeviceProperties(&prop, index) != cudaSuccess)
       throw DistError("cudaSetDevice(" + std::to_string(index) + ") failed on " + world.host());
     mine = world.host() + " GPU " + std::string(prop.uuid.bytes, sizeof prop.uuid.bytes);
   } catch (const std::exception& e) {
@@ -96,10 +97,9 @@ torch::Device select_cuda_device(const World& world) {
   for (int r = 0; r < world.size(); ++r)
     for (int q = r + 1; q < world.size(); ++q)
       if (!all[r].empty() && all[r] == all[q])
-        throw UsageError("--device cuda: ranks " + std::to_string(r) + " and " +
-                         std::to_string(q) + " would share one GPU on host " +
-                         all[r].substr(0, all[r].find(" GPU ")) + " (" +
-                         std::to_string(world.local_size()) +
+        throw UsageError("--device cuda: ranks " + std::to_string(r) + " and " + std::to_string(q) +
+                         " would share one GPU on host " + all[r].substr(0, all[r].find(" GPU ")) +
+                         " (" + std::to_string(world.local_size()) +
                          " ranks there, fewer GPUs visible to them); NCCL needs one GPU per "
                          "rank: start at most as many ranks per host as it has GPUs");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
@@ -131,13 +131,12 @@ std::string runtime_versions(const torch::Device& device) {
   int runtime = 0, driver = 0;
   cudaRuntimeGetVersion(&runtime);
   cudaDriverGetVersion(&driver);
-  v += ", CUDA runtime " + version_of(runtime) + " (driver " +
-       version_of(driver) + ")";
+  v += ", CUDA runtime " + version_of(runtime) + " (driver " + version_of(driver) + ")";
   const long cudnn = at::Context::versionCuDNN();
-  v += ", cuDNN " + (cudnn > 0 ? std::to_string(cudnn / 10000) + "." +
-                                     std::to_string((cudnn / 100) % 100) + "." +
-                                     std::to_string(cudnn % 100)
-                               : std::string("none"));
+  v += ", cuDNN " +
+       (cudnn > 0 ? std::to_string(cudnn / 10000) + "." + std::to_string((cudnn / 100) % 100) +
+                        "." + std::to_string(cudnn % 100)
+                  : std::string("none"));
 #ifdef GAN_WITH_NCCL
   int nccl = 0;
   ncclGetVersion(&nccl);

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -149,7 +149,8 @@ class MpiWork final : public Work {
       : tensor_(std::move(t)), req_(req), progress_(req == MPI_REQUEST_NULL ? nullptr : progress) {
     if (progress_) progress_->add(&req_);
     // In flight for the watchdog from now until it has been waited for.
-    if (req != MPI_REQUEST_NULL) watchdog_id_ = watchdog::begin(describe("MPI_Iallreduce", tensor_));
+    if (req != MPI_REQUEST_NULL)
+      watchdog_id_ = watchdog::begin(describe("MPI_Iallreduce", tensor_));
   }
   ~MpiWork() override { finish(/*check=*/false); }
   void wait() override { finish(/*check=*/true); }

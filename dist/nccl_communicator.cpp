@@ -10,8 +10,8 @@
 #include <atomic>
 #include <exception>
 #include <memory>
-#include <type_traits>
 #include <optional>
+#include <type_traits>
 
 #include "core/errors.h"
 #include "dist/mpi_check.h"
@@ -161,7 +161,7 @@ class NcclCommunicator final : public Communicator {
     order_after_compute();
     nccl_check(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), ncclSum,
                              comm_.load(), stream_),
-        "ncclAllReduce");
+               "ncclAllReduce");
     return finish(t, describe("ncclAllReduce", t));
   }
   void allreduce_sum(torch::Tensor& t) override { allreduce_sum_async(t)->wait(); }
@@ -172,7 +172,7 @@ class NcclCommunicator final : public Communicator {
     order_after_compute();
     nccl_check(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root,
                              comm_.load(), stream_),
-        "ncclBroadcast");
+               "ncclBroadcast");
     finish(t, describe("ncclBroadcast", t))->wait();
   }
 
@@ -186,7 +186,7 @@ class NcclCommunicator final : public Communicator {
     order_after_compute();
     nccl_check(ncclAllGather(src.data_ptr(), out.data_ptr(), src.numel(), nccl_type(src),
                              comm_.load(), stream_),
-        "ncclAllGather");
+               "ncclAllGather");
     finish(out, describe("ncclAllGather", src))->wait();
     return out;
   }

@@ -128,7 +128,6 @@ Reducer::~Reducer() {
       }
 }
 
-
 void Reducer::prepare() {
   label_ = watchdog::current_label();
   if (!opts_.overlap || comm_.size() == 1) return;

@@ -27,11 +27,12 @@ void validate(const gan::train::TrainOptions& o, const gan::dist::World& world) 
   if (o.device == "cpu" && o.backend == "nccl")
     throw UsageError("--backend nccl needs --device cuda (NCCL moves GPU tensors only)");
   if (o.device == "cuda" && o.backend == "mpi")
-    throw UsageError("--device cuda needs --backend nccl or auto (the MPI backend moves host "
-                     "tensors only)");
+    throw UsageError(
+        "--device cuda needs --backend nccl or auto (the MPI backend moves host "
+        "tensors only)");
   if (o.device == "cuda" && !gan::dist::built_with_cuda())
-    throw UsageError("--device cuda: this gan_dist was built with " +
-                     gan::dist::build_flavour() + " (build the CUDA flavour: scripts/build.sh --cuda)");
+    throw UsageError("--device cuda: this gan_dist was built with " + gan::dist::build_flavour() +
+                     " (build the CUDA flavour: scripts/build.sh --cuda)");
   if (!fs::is_directory(o.data))
     throw UsageError("--data " + o.data + ": no such folder (make one with gan_prep)");
   if (o.batch_size % world_size != 0)
@@ -47,13 +48,14 @@ void validate(const gan::train::TrainOptions& o, const gan::dist::World& world) 
                                 " images per rank, split over --n-critic " +
                                 std::to_string(m.n_critic) + " critic steps";
     if (slice < 1)
-      throw UsageError(numbers + ": no image left for a critic step (raise --batch-size to at least " +
+      throw UsageError(numbers +
+                       ": no image left for a critic step (raise --batch-size to at least " +
                        std::to_string(int64_t(m.n_critic) * world_size) + ")");
     if (slice < 8 && world.is_root())
-      spdlog::warn("{}: {} real image(s) per critic step per rank ({} of {} unused); the "
-                   "critic's estimate is that noisy (--batch-size {} gives 8)",
-                   numbers, slice, local - slice * m.n_critic, local,
-                   int64_t(8) * m.n_critic * world_size);
+      spdlog::warn(
+          "{}: {} real image(s) per critic step per rank ({} of {} unused); the "
+          "critic's estimate is that noisy (--batch-size {} gives 8)",
+          numbers, slice, local - slice * m.n_critic, local, int64_t(8) * m.n_critic * world_size);
   }
   if (!o.resume && fs::is_directory(fs::path(o.out) / "checkpoints") &&
       !fs::is_empty(fs::path(o.out) / "checkpoints"))
@@ -68,7 +70,8 @@ void validate(const gan::train::TrainOptions& o, const gan::dist::World& world) 
 bool wants_cuda(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--device=cuda" || (a == "--device" && i + 1 < argc && std::string(argv[i + 1]) == "cuda"))
+    if (a == "--device=cuda" ||
+        (a == "--device" && i + 1 < argc && std::string(argv[i + 1]) == "cuda"))
       return true;
   }
   return false;

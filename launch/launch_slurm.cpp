@@ -190,12 +190,14 @@ void validate_options(const SlurmOptions& opt, const std::vector<std::string>& c
     cuda = cuda || command[i] == "--device=cuda" ||
            (command[i] == "--device" && i + 1 < command.size() && command[i + 1] == "cuda");
   if (cuda && opt.gpus_per_node == 0)
-    throw UsageError("the command trains with --device cuda: give --gpus-per-node (one GPU per rank)");
+    throw UsageError(
+        "the command trains with --device cuda: give --gpus-per-node (one GPU per rank)");
   if (cuda && opt.ntasks_per_node > opt.gpus_per_node)
-    throw UsageError("--ntasks-per-node " + std::to_string(opt.ntasks_per_node) + " with --gpus-per-node " +
-                     std::to_string(opt.gpus_per_node) +
+    throw UsageError("--ntasks-per-node " + std::to_string(opt.ntasks_per_node) +
+                     " with --gpus-per-node " + std::to_string(opt.gpus_per_node) +
                      ": gan_dist --device cuda runs one rank per GPU (NCCL cannot share a GPU "
-                     "between ranks); use --ntasks-per-node " + std::to_string(opt.gpus_per_node));
+                     "between ranks); use --ntasks-per-node " +
+                     std::to_string(opt.gpus_per_node));
   if (opt.signal_lead_s < 1) throw UsageError("--signal-lead must be at least 1 second");
   if (!opt.sweeps.empty() && !opt.array.empty() && opt.array[0] != '%') {
     throw UsageError("--array '" + opt.array +

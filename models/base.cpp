@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "core/errors.h"
-#include "dist/watchdog.h"
 #include "dist/reducer.h"
+#include "dist/watchdog.h"
 
 namespace gan::models {
 

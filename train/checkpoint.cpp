@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 #include "core/sha256.h"
 #include "dist/digest.h"
@@ -54,44 +55,57 @@ std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& mod
   const fs::path final_dir = fs::path(dir_) / step_name(meta.step);
   const fs::path tmp =
       fs::path(dir_) / (".tmp-" + step_name(meta.step) + "-" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
+  // Serialised in memory, then written with checked I/O: LibTorch's own file writer throws
+  // from its destructor on a full disk (std::terminate). Any failure removes the temporary,
+  // so the older checkpoints are all that is left, intact.
+  try {
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    torch::serialize::OutputArchive ar;
+    for (auto& [name, module] : model.modules()) {
+      torch::serialize::OutputArchive sub;
+      module->save(sub);
+      ar.write("module." + name, sub);
+    }
+    model.save_state(ar);
+    ar.write("torch_rng", at::detail::getDefaultCPUGenerator().get_state());
+    std::string state;
+    ar.save_to([&state](const void* data, size_t n) -> size_t {
+      state.append(static_cast<const char*>(data), n);
+      return n;
+    });
+    Sha256 state_sum;
+    state_sum.update(state.data(), state.size());
 
-  torch::serialize::OutputArchive ar;
-  for (auto& [name, module] : model.modules()) {
-    torch::serialize::OutputArchive sub;
-    module->save(sub);
-    ar.write("module." + name, sub);
+    json j;
+    j["format_version"] = 1;
+    j["step"] = meta.step;
+    j["epoch"] = meta.epoch;
+    j["world_size"] = meta.world_size;
+    j["config"] = meta.config;
+    for (const auto& [name, d] : meta.digests) {
+      j["digests"][name] = d;
+      std::string key = name;
+      std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+      j["digest_" + key] = d;
+    }
+    j["files"]["state.pt"] = state_sum.hex();
+    write_file_checked((tmp / "state.pt").string(), state);
+    write_file_checked((tmp / "meta.json").string(), j.dump(2) + "\n");
+    fsync_path(tmp);
+    fs::remove_all(final_dir);  // a stale one from a run that died before pruning
+    fs::rename(tmp, final_dir);
+    fsync_path(dir_);
+  } catch (const fs::filesystem_error& e) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw StorageError("cannot write checkpoint " + final_dir.string() + ": " + e.what() + " (" +
+                       std::to_string(free_bytes(tmp.string())) + " bytes free)");
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw;
   }
-  model.save_state(ar);
-  ar.write("torch_rng", at::detail::getDefaultCPUGenerator().get_state());
-  ar.save_to((tmp / "state.pt").string());
-
-  json j;
-  j["format_version"] = 1;
-  j["step"] = meta.step;
-  j["epoch"] = meta.epoch;
-  j["world_size"] = meta.world_size;
-  j["config"] = meta.config;
-  for (const auto& [name, d] : meta.digests) {
-    j["digests"][name] = d;
-    std::string key = name;
-    std::transform(key.begin(), key.end(), key.begin(), ::tolower);
-    j["digest_" + key] = d;
-  }
-  j["files"]["state.pt"] = sha256_file((tmp / "state.pt").string());
-  {
-    std::ofstream out(tmp / "meta.json");
-    out << j.dump(2) << "\n";
-    if (!out) throw CheckpointError("cannot write " + (tmp / "meta.json").string());
-  }
-  fsync_path(tmp / "state.pt");
-  fsync_path(tmp / "meta.json");
-  fsync_path(tmp);
-  fs::remove_all(final_dir);  // a stale one from a run that died before pruning
-  fs::rename(tmp, final_dir);
-  fsync_path(dir_);
-
   auto all = folders();
   for (size_t i = 0; i + keep_ < all.size(); ++i) fs::remove_all(all[i]);
   return final_dir.string();

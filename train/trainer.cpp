@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -13,8 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <unistd.h>
 
 #include "core/errors.h"
 #include "dataio/loader.h"
@@ -133,22 +132,27 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   dist::agree_on_config(world, o.config_text);
 
   torch::set_num_threads(o.threads);
-  dist::all_or_none(world, [&] {
-    s.manifest = dataio::Manifest::load(o.data);
-    const auto& m = s.manifest;
-    if (m.shape.h != m.shape.w)
-      throw DataError(o.data + ": images are " + std::to_string(m.shape.h) + "x" +
-                      std::to_string(m.shape.w) + "; models need square images");
-    std::vector<int64_t> counts;
-    for (const auto& e : m.shards) counts.push_back(e.count);
-    dataio::SamplerOptions so{o.model_opts.seed, o.batch_size, world.rank(), world.size()};
-    s.steps_per_epoch = dataio::DistributedSampler(counts, m.chunk_images, so).steps_per_epoch();
-    s.total_steps = o.steps > 0 ? o.steps : o.epochs * s.steps_per_epoch;
-    // Each rank re-hashes its share of the shards: a flipped byte stops the run here.
-    auto problems = dataio::verify_shards(o.data, m, false, world.rank(), world.size());
-    if (!problems.empty())
-      throw DataError(o.data + "/" + problems[0].shard + ": " + problems[0].reason);
-  });
+  // Unwatched: each rank re-hashes its share of the data first, which takes as long as the
+  // data is large, not as long as a peer is stuck.
+  {
+    dist::watchdog::Unwatched unwatched;
+    dist::all_or_none(world, [&] {
+      s.manifest = dataio::Manifest::load(o.data);
+      const auto& m = s.manifest;
+      if (m.shape.h != m.shape.w)
+        throw DataError(o.data + ": images are " + std::to_string(m.shape.h) + "x" +
+                        std::to_string(m.shape.w) + "; models need square images");
+      std::vector<int64_t> counts;
+      for (const auto& e : m.shards) counts.push_back(e.count);
+      dataio::SamplerOptions so{o.model_opts.seed, o.batch_size, world.rank(), world.size()};
+      s.steps_per_epoch = dataio::DistributedSampler(counts, m.chunk_images, so).steps_per_epoch();
+      s.total_steps = o.steps > 0 ? o.steps : o.epochs * s.steps_per_epoch;
+      // Each rank re-hashes its share of the shards: a flipped byte stops the run here.
+      auto problems = dataio::verify_shards(o.data, m, false, world.rank(), world.size());
+      if (!problems.empty())
+        throw DataError(o.data + "/" + problems[0].shard + ": " + problems[0].reason);
+    });
+  }
 
   auto& mo = s.o.model_opts;
   mo.image_h = s.manifest.shape.h;

@@ -1,6 +1,5 @@
 // Bad input gets a clear message and the exit code of DESIGN.md, fast, and writes nothing.
 #include <gtest/gtest.h>
-
 #include <torch/cuda.h>
 
 #include <filesystem>
@@ -44,7 +43,8 @@ TEST(Errors, BadOptionsExit2AndWriteNothing) {
       {"no length", data, "--steps"},
       {"unknown flag", ok + " --frobnicate 3", "frobnicate"},
       {"steps and epochs", ok + " --epochs 2", "excludes"},
-      {"nccl on the cpu", ok + " --device cpu --backend nccl", "--backend nccl needs --device cuda"},
+      {"nccl on the cpu", ok + " --device cpu --backend nccl",
+       "--backend nccl needs --device cuda"},
       {"cuda over mpi", ok + " --device cuda --backend mpi", "--device cuda needs --backend nccl"},
       // 8 images per rank cannot feed 9 critic steps.
       {"wgan without images per critic step", ok + " --model wgan --batch-size 16 --n-critic 9",

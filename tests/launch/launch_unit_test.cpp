@@ -143,8 +143,9 @@ TEST(Options, OneRankPerGpuForCudaRuns) {
   o.ntasks_per_node = 8;
   o.gpus_per_node = 4;
   const std::vector<std::string> cuda{"/x/gan_dist", "--model", "dcgan", "--device", "cuda"};
-  EXPECT_NE(usage_message([&] { validate_options(o, cuda); })
-                .find("--ntasks-per-node 8 with --gpus-per-node 4"),
+  EXPECT_NE(usage_message([&] {
+              validate_options(o, cuda);
+            }).find("--ntasks-per-node 8 with --gpus-per-node 4"),
             std::string::npos);
   o.gpus_per_node = 0;
   EXPECT_NE(usage_message([&] { validate_options(o, cuda); }).find("give --gpus-per-node"),

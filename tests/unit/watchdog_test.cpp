@@ -3,14 +3,14 @@
 // itself), when an operation stays in flight too long or a backend reports an asynchronous
 // error; completed operations never trigger it. Each case runs in a forked child (death test)
 // that would block forever if the watchdog did nothing (ctest's timeout would then fail it).
+#include "dist/watchdog.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
-
-#include "dist/watchdog.h"
 
 namespace wd = gan::dist::watchdog;
 
