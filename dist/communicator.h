@@ -44,6 +44,9 @@ class Communicator {
   virtual bool identical_sums() const { return false; }
 };
 
+// "MPI_Bcast of 1024 Float (4 KiB)": how a collective is named in watchdog messages.
+std::string describe_collective(const char* op, const torch::Tensor& t);
+
 // backend: "mpi", "nccl" or "auto" (NCCL for CUDA devices when built with it, else MPI).
 // `check_order` wraps it in OrderCheckedCommunicator (a debugging aid; it costs a round trip).
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,

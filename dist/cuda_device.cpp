@@ -19,16 +19,22 @@
 #endif
 
 namespace gan::dist {
-#ifdef GAN_TORCH_CUDA
 namespace {
+
+std::string torch_version() {
+  return "torch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
+         std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH);
+}
+
+#ifdef GAN_TORCH_CUDA
 
 // CUDA's version numbers: 1000 * major + 10 * minor.
 std::string version_of(int v) {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
+#endif
 
 }  // namespace
-#endif
 
 bool built_with_cuda() {
 #ifdef GAN_TORCH_CUDA
@@ -39,8 +45,7 @@ bool built_with_cuda() {
 }
 
 std::string build_flavour() {
-  std::string f = "torch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
-                  std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH);
+  std::string f = torch_version();
 #ifdef GAN_TORCH_CUDA
   f += ", CUDA " + version_of(CUDART_VERSION) + " compiled in (GAN_TORCH_CUDA)";
 #else
@@ -82,6 +87,8 @@ torch::Device select_cuda_device(const World& world) {
       throw UsageError("--device cuda: no usable GPU on " + world.host() +
                        " (CUDA driver missing, or CUDA_VISIBLE_DEVICES empty)");
     index = world.local_rank() % count;
+    // LibTorch's notion first; the runtime's explicitly too, since LibTorch may skip the call
+    // when it believes the device is already current.
     c10::cuda::set_device(static_cast<c10::DeviceIndex>(index));
     cudaDeviceProp prop{};
     if (cudaSetDevice(index) != cudaSuccess || cudaGetDeviceProperties(&prop, index) != cudaSuccess)
@@ -124,8 +131,7 @@ void set_deterministic(bool on) {
 }
 
 std::string runtime_versions(const torch::Device& device) {
-  std::string v = "torch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
-                  std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH);
+  std::string v = torch_version();
 #ifdef GAN_TORCH_CUDA
   if (!device.is_cuda()) return v + " (CUDA build, running on the CPU)";
   int runtime = 0, driver = 0;

@@ -75,12 +75,6 @@ MPI_Datatype mpi_type(const torch::Tensor& t) {
   }
 }
 
-std::string describe(const char* op, const torch::Tensor& t) {
-  return std::string(op) + " of " + std::to_string(t.numel()) + " " +
-         std::string(c10::toString(t.scalar_type())) + " (" +
-         std::to_string(t.numel() * t.element_size() / 1024) + " KiB)";
-}
-
 int checked_count(const torch::Tensor& t) {
   if (!t.device().is_cpu()) throw DistError("MPI backend needs CPU tensors (use --backend nccl)");
   if (!t.is_contiguous()) throw DistError("MPI backend needs contiguous tensors");
@@ -150,7 +144,7 @@ class MpiWork final : public Work {
     if (progress_) progress_->add(&req_);
     // In flight for the watchdog from now until it has been waited for.
     if (req != MPI_REQUEST_NULL)
-      watchdog_id_ = watchdog::begin(describe("MPI_Iallreduce", tensor_));
+      watchdog_id_ = watchdog::begin(describe_collective("MPI_Iallreduce", tensor_));
   }
   ~MpiWork() override { finish(/*check=*/false); }
   void wait() override { finish(/*check=*/true); }
@@ -191,7 +185,7 @@ int MpiCommunicator::size() const { return world_.size(); }
 void MpiCommunicator::allreduce_sum(torch::Tensor& t) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
-  watchdog::Scope w(describe("MPI_Allreduce", t));
+  watchdog::Scope w(describe_collective("MPI_Allreduce", t));
   auto lock = mpi_lock();
   mpi_check(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), n, mpi_type(t), sum_op(t), MPI_COMM_WORLD),
             "MPI_Allreduce");
@@ -212,7 +206,7 @@ std::unique_ptr<Work> MpiCommunicator::allreduce_sum_async(torch::Tensor& t) {
 void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   int n = checked_count(t);
   if (world_.size() == 1 || n == 0) return;
-  watchdog::Scope w(describe("MPI_Bcast", t));
+  watchdog::Scope w(describe_collective("MPI_Bcast", t));
   auto lock = mpi_lock();
   mpi_check(MPI_Bcast(t.data_ptr(), n, mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
 }
@@ -223,7 +217,7 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   std::vector<int64_t> shape{world_.size()};
   for (auto d : src.sizes()) shape.push_back(d);
   torch::Tensor out = torch::empty(shape, src.options());
-  watchdog::Scope w(describe("MPI_Allgather", src));
+  watchdog::Scope w(describe_collective("MPI_Allgather", src));
   auto lock = mpi_lock();
   mpi_check(MPI_Allgather(src.data_ptr(), n, mpi_type(src), out.data_ptr(), n, mpi_type(src),
                           MPI_COMM_WORLD),
@@ -237,6 +231,12 @@ void MpiCommunicator::background_progress(bool on) {
   if (!progress_) return;
   auto lock = mpi_lock();
   progress_->enable(on);
+}
+
+std::string describe_collective(const char* op, const torch::Tensor& t) {
+  return std::string(op) + " of " + std::to_string(t.numel()) + " " +
+         std::string(c10::toString(t.scalar_type())) + " (" +
+         std::to_string(t.numel() * t.element_size() / 1024) + " KiB)";
 }
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,

@@ -54,12 +54,6 @@ ncclDataType_t nccl_type(const torch::Tensor& t) {
   }
 }
 
-std::string describe(const char* op, const torch::Tensor& t) {
-  return std::string(op) + " of " + std::to_string(t.numel()) + " " +
-         std::string(c10::toString(t.scalar_type())) + " (" +
-         std::to_string(t.numel() * t.element_size() / 1024) + " KiB)";
-}
-
 // A CUDA event shared by a Work and the watchdog, destroyed by whichever lets go last.
 using SharedEvent = std::shared_ptr<std::remove_pointer_t<cudaEvent_t>>;
 
@@ -162,7 +156,7 @@ class NcclCommunicator final : public Communicator {
     nccl_check(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), ncclSum,
                              comm_.load(), stream_),
                "ncclAllReduce");
-    return finish(t, describe("ncclAllReduce", t));
+    return finish(t, describe_collective("ncclAllReduce", t));
   }
   void allreduce_sum(torch::Tensor& t) override { allreduce_sum_async(t)->wait(); }
 
@@ -173,7 +167,7 @@ class NcclCommunicator final : public Communicator {
     nccl_check(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root,
                              comm_.load(), stream_),
                "ncclBroadcast");
-    finish(t, describe("ncclBroadcast", t))->wait();
+    finish(t, describe_collective("ncclBroadcast", t))->wait();
   }
 
   torch::Tensor allgather(const torch::Tensor& t) override {
@@ -187,7 +181,7 @@ class NcclCommunicator final : public Communicator {
     nccl_check(ncclAllGather(src.data_ptr(), out.data_ptr(), src.numel(), nccl_type(src),
                              comm_.load(), stream_),
                "ncclAllGather");
-    finish(out, describe("ncclAllGather", src))->wait();
+    finish(out, describe_collective("ncclAllGather", src))->wait();
     return out;
   }
 

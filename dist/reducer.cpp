@@ -13,6 +13,7 @@ struct Reducer::Bucket {
   std::vector<size_t> params;
   std::vector<int64_t> offsets;
   torch::Tensor flat;  // in the wire dtype (fp32, fp16 or bf16)
+  size_t index = 0;    // in buckets_
   size_t pending = 0;  // gradients not yet ready in this backward
   bool launched = false;
   std::unique_ptr<Work> work;
@@ -69,7 +70,8 @@ Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions o
     current->flat = torch::zeros(
         {current->offsets.back()},
         first.options().dtype(wire_type(opts_.compress, first.scalar_type())).requires_grad(false));
-    for (size_t p : current->params) bucket_of_[p] = buckets_.size();
+    current->index = buckets_.size();
+    for (size_t p : current->params) bucket_of_[p] = current->index;
     buckets_.push_back(std::move(current));
     current = std::make_unique<Bucket>();
     bytes = 0;
@@ -156,10 +158,8 @@ void Reducer::launch(Bucket& b) {
   pack(b);
   // Names the bucket in a collective-timeout message (hooks may run on autograd's threads,
   // so the caller's label was captured in prepare()).
-  size_t index = 0;
-  while (index < buckets_.size() && buckets_[index].get() != &b) ++index;
   watchdog::Label label(label_ + (label_.empty() ? "" : ", ") + "bucket " +
-                        std::to_string(index + 1) + "/" + std::to_string(buckets_.size()));
+                        std::to_string(b.index + 1) + "/" + std::to_string(buckets_.size()));
   b.work = comm_.allreduce_sum_async(b.flat);
   b.launched = true;
 }

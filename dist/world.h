@@ -22,8 +22,6 @@ class World {
   int local_size() const { return local_size_; }
   const std::string& host() const { return host_; }
   bool is_root() const { return rank_ == 0; }
-  // The CUDA device this rank should use when there are `devices` per host.
-  int device_for_rank(int devices) const { return devices > 0 ? local_rank_ % devices : -1; }
 
   void barrier() const;
   // Aborts every rank of the job with `code` (for errors only one rank saw).

@@ -328,7 +328,7 @@ int Trainer::run() {
 
   std::vector<std::string> names;
   std::vector<double> sums;
-  double data_s = 0, step_s = 0, comm_s = 0, backward_s = 0, optimizer_s = 0;
+  double data_s = 0;  // the other phase times are read off their timers at each log line
   dist::DeviceTimer step_timer;
   int64_t interval_steps = 0;
   auto interval_start = Clock::now();
@@ -373,11 +373,10 @@ int Trainer::run() {
 
     if (done % o.log_every == 0 || last) {
       // The interval's device times, every one finished (one wait per log line on a GPU).
-      step_s = step_timer.take_seconds(/*wait=*/true);
-      comm_s = s.dp->take_comm_seconds(/*wait=*/true);
+      const double step_s = step_timer.take_seconds(/*wait=*/true);
+      const double comm_s = s.dp->take_comm_seconds(/*wait=*/true);
       const auto phases = s.model->take_phase_times(/*wait=*/true);
-      backward_s = phases.backward_s;
-      optimizer_s = phases.optimizer_s;
+      const double backward_s = phases.backward_s, optimizer_s = phases.optimizer_s;
       std::vector<double> v = sums;
       // forward = the step less what is measured separately (it includes the losses)
       const double secs[] = {
@@ -408,7 +407,7 @@ int Trainer::run() {
                     format_eta((s.total_steps - done) / std::max(rate, 1e-9)));
       }
       std::fill(sums.begin(), sums.end(), 0.0);
-      data_s = step_s = comm_s = backward_s = optimizer_s = 0;
+      data_s = 0;
       interval_steps = 0;
       interval_start = Clock::now();
     }

@@ -65,19 +65,21 @@ TEST(WatchdogDeathTest, AsynchronousBackendErrorExits4) {
       "asynchronous communication error at step 0: NCCL: remote process exited");
 }
 
-// Operations that complete (ended, or polled done) leave the table; the process lives on.
+// Operations that complete (ended, or polled done) leave the table; the process lives on. The
+// test counts the watchdog's own periods (a health check that is polled every period) until
+// more than the timeout has passed in them: it waits for events, never for a time.
 TEST(Watchdog, CompletedOperationsDoNotTrigger) {
-  wd::start(0.2, 0);
-  std::atomic<bool> fired{false};
-  for (int i = 0; i < 20; ++i) {
-    const uint64_t id = wd::begin("quick");
-    wd::end(id);
-  }
-  wd::begin("polled", [&] { return fired.exchange(true) || true; });
-  // Several watchdog periods pass; a completed operation must not end the process.
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
-  while (std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_TRUE(fired.load()) << "the watchdog never polled the operation";
+  wd::start(0.2, 0);  // a period is 0.01 s: 40 periods are twice the timeout
+  std::atomic<bool> polled{false};
+  std::atomic<int> periods{0};
+  for (int i = 0; i < 20; ++i) wd::end(wd::begin("quick"));
+  wd::begin("polled", [&] { return polled.exchange(true) || true; });
+  const uint64_t counter = wd::add_health_check([&]() -> std::optional<std::string> {
+    ++periods;
+    return std::nullopt;
+  });
+  while (periods.load() < 40) std::this_thread::yield();
+  EXPECT_TRUE(polled.load()) << "the watchdog never polled the operation";
+  wd::remove(counter);
   wd::stop();
 }
