@@ -14,6 +14,21 @@ inline void write_file_checked(const std::string& path, const std::string& bytes
   write_file_checked(path, bytes.data(), bytes.size());
 }
 
+// Replaces `path` as a whole or not at all: the bytes go to a temporary beside it (checked
+// and fsynced), which is renamed over `path`, and the folder is fsynced. On failure `path` is
+// as it was and the temporary is gone. The one way the project writes a complete file.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Appends `bytes` (whole lines) to `path`, created if missing, and fdatasyncs. A failed or
+// short write is cut back to the file's previous length, so a reader never sees a torn line,
+// and raises the StorageError of write_file_checked.
+void append_checked(const std::string& path, const std::string& bytes);
+
+// Raises the StorageError above for a writer that does its own I/O (HDF5): `what` failed on
+// `path` with `err` (an errno, 0 if the library did not say), `needed` bytes (-1 if unknown).
+[[noreturn]] void raise_storage_error(const std::string& path, const std::string& what, int err,
+                                      long long needed);
+
 // Free bytes for an unprivileged writer on the file system holding `path` (-1 if unknown).
 long long free_bytes(const std::string& path);
 

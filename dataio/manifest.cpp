@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 #include "core/sha256.h"
 
@@ -92,19 +93,7 @@ void Manifest::save(const std::string& dir) const {
   for (const auto& s : shards)
     j["shards"].push_back({{"name", s.name}, {"count", s.count}, {"sha256", s.sha256}});
   const std::string final_path = (fs::path(dir) / "manifest.json").string();
-  const std::string tmp = final_path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out) throw DataError("cannot write " + tmp);
-  }
-  int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  if (std::rename(tmp.c_str(), final_path.c_str()) != 0)
-    throw DataError("cannot rename " + tmp + " to " + final_path);
+  write_file_atomic(final_path, j.dump(2) + "\n");
 }
 
 ShardSetWriter::ShardSetWriter(std::string dir, ImageShape shape, int64_t label_dims,

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 
 namespace gan::dataio {
@@ -71,7 +72,10 @@ void append_rows(hid_t ds, hid_t mem_type, const void* data, int64_t start, int6
   H5Sget_simple_extent_dims(space, dims.data(), nullptr);
   H5Sclose(space);
   dims[0] = static_cast<hsize_t>(start + n);
-  if (H5Dset_extent(ds, dims.data()) < 0) throw DataError(path + ": cannot extend dataset");
+  long long bytes = n * static_cast<long long>(H5Tget_size(mem_type));
+  for (int i = 1; i < rank; ++i) bytes *= static_cast<long long>(dims[i]);
+  if (H5Dset_extent(ds, dims.data()) < 0)
+    raise_storage_error(path, "extending a dataset", errno, bytes);
   space = H5Dget_space(ds);
   std::vector<hsize_t> off(rank, 0), cnt(dims);
   off[0] = static_cast<hsize_t>(start);
@@ -81,7 +85,7 @@ void append_rows(hid_t ds, hid_t mem_type, const void* data, int64_t start, int6
   herr_t rc = H5Dwrite(ds, mem_type, mem, space, H5P_DEFAULT, data);
   H5Sclose(mem);
   H5Sclose(space);
-  if (rc < 0) throw DataError(path + ": write failed");
+  if (rc < 0) raise_storage_error(path, "HDF5 write", errno, bytes);
 }
 
 void read_rows(hid_t ds, hid_t mem_type, void* dst, int64_t start, int64_t n,
@@ -109,7 +113,11 @@ ShardWriter::ShardWriter(std::string path, ImageShape shape, int64_t label_dims,
                          int64_t chunk_images, const Recipe& recipe)
     : path_(std::move(path)), tmp_(path_ + ".tmp"), shape_(shape), label_dims_(label_dims) {
   file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (file_ < 0) throw DataError("cannot create " + tmp_);
+  if (file_ < 0) {
+    const int err = errno;
+    std::remove(tmp_.c_str());  // HDF5 may have created it before failing
+    raise_storage_error(tmp_, "creating the shard", err, -1);
+  }
   hsize_t chunk = static_cast<hsize_t>(chunk_images);
   images_ = make_dataset(file_, "images", H5T_STD_U8LE,
                          {chunk, hsize_t(shape.h), hsize_t(shape.w), hsize_t(shape.c)});
@@ -139,11 +147,27 @@ void ShardWriter::append(const uint8_t* images, const int64_t* labels, int64_t n
 }
 
 void ShardWriter::close() {
-  if (labels_ >= 0) H5Dclose(labels_);
-  H5Dclose(images_);
-  herr_t rc = H5Fclose(file_);
+  // Closing a dataset writes the chunks HDF5 still caches: on a full disk that is where the
+  // write fails (H5Fclose afterwards succeeds, leaving a sparse file with holes for the lost
+  // chunks), so every close is checked.
+  int err = 0;
+  bool ok = true;
+  auto check = [&](herr_t rc) {
+    if (rc < 0 && ok) ok = false, err = errno;
+  };
+  if (labels_ >= 0) check(H5Dclose(labels_));
+  check(H5Dclose(images_));
+  check(H5Fclose(file_));
   file_ = -1;
-  if (rc < 0) throw DataError("cannot close " + tmp_);
+  if (!ok) {
+    try {  // the free bytes are measured before the partial file is removed
+      raise_storage_error(tmp_, "writing the shard's last chunks", err,
+                          count_ * shape_.h * shape_.w * shape_.c);  // the images' size
+    } catch (...) {
+      std::remove(tmp_.c_str());
+      throw;
+    }
+  }
   fsync_path(tmp_);
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
     throw DataError("cannot rename " + tmp_ + " to " + path_);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 #include "dataio/loader.h"
 #include "dataio/manifest.h"
@@ -148,11 +149,14 @@ ClassifierReport train_classifier(const ClassifierTrainOptions& o, const std::st
   torch::serialize::OutputArchive ar;
   net->save(ar);
   ar.write("classifier_meta", torch::tensor({m.shape.c, m.num_classes}, torch::kLong));
-  const std::string tmp = out_path + ".tmp";
   if (fs::path(out_path).has_parent_path())
     fs::create_directories(fs::path(out_path).parent_path());
-  ar.save_to(tmp);
-  fs::rename(tmp, out_path);
+  std::string bytes;  // in memory, then one checked write (as checkpoints are)
+  ar.save_to([&bytes](const void* data, size_t n) -> size_t {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  write_file_atomic(out_path, bytes);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 #include "dataio/loader.h"
 #include "dataio/manifest.h"
@@ -93,11 +94,7 @@ torch::Tensor to_uint8_nhwc(const torch::Tensor& x) {
 
 void write_json(const std::string& path, const nlohmann::json& j) {
   if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path + ".tmp");
-  out << j.dump(2) << "\n";
-  out.close();
-  if (!out) throw UsageError("cannot write " + path);
-  fs::rename(path + ".tmp", path);
+  gan::write_file_atomic(path, j.dump(2) + "\n");
 }
 
 int score(gan::dist::World& world, const std::string& checkpoint, const std::string& data,

@@ -6,3 +6,8 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 # kept per user, outside the clone, so that every fresh clone on the machine reuses it.
 export GAN_TORCH_PIN=${GAN_TORCH_PIN:-2.15.0}
 export GAN_TORCH_VENV=${GAN_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/gan_dist/torch-$GAN_TORCH_PIN}
+# The project's virtual environment (git-ignored, inside the clone): tools the tests use as the
+# real readers of what gan_dist writes (TensorBoard's event loader).
+GAN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export GAN_VENV=${GAN_VENV:-$GAN_ROOT/.venv}
+export GAN_TENSORBOARD_PIN=${GAN_TENSORBOARD_PIN:-2.21.0}

@@ -17,10 +17,12 @@ PACKAGES=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libssl-dev
   libgtest-dev
+  protobuf-compiler libprotobuf-dev libboost-dev
+  clang libclang-rt-14-dev clang-format python3-venv
   dataset-fashion-mnist
   python3-matplotlib python3-numpy python3-torch python3-h5py python3-pil
 )
-if [ $CUDA = 1 ]; then PACKAGES+=(python3-venv binutils); fi
+if [ $CUDA = 1 ]; then PACKAGES+=(binutils); fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -41,6 +43,15 @@ if ! update-alternatives --query "$alt" 2>/dev/null | grep -q "^Value: $openblas
   $SUDO update-alternatives --set "$alt" "$openblas"
 fi
 echo "install-deps: ok (BLAS: $(update-alternatives --query "$alt" | sed -n 's/^Value: //p'))"
+
+# The project's own virtual environment (.venv/, git-ignored): the real readers the tests
+# check written files with (TensorBoard's event-file loader), pinned.
+if [ ! -f "$GAN_VENV/.tensorboard-$GAN_TENSORBOARD_PIN" ]; then
+  echo "install-deps: tensorboard==$GAN_TENSORBOARD_PIN into $GAN_VENV"
+  [ -x "$GAN_VENV/bin/python" ] || /usr/bin/python3 -m venv "$GAN_VENV"
+  "$GAN_VENV/bin/python" -m pip install -q --progress-bar off "tensorboard==$GAN_TENSORBOARD_PIN" numpy pillow
+  touch "$GAN_VENV/.tensorboard-$GAN_TENSORBOARD_PIN"   # only a finished install is reused
+fi
 
 if [ $CUDA = 1 ]; then
   # The toolkit (nvcc) only compiles and links; torch's CUDA major must match it (CMake checks).

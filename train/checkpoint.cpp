@@ -29,6 +29,17 @@ void fsync_path(const fs::path& p) {
   }
 }
 
+// meta.json carries a checksum of its own content (the compact dump of every other key, which
+// nlohmann writes with sorted keys, so it does not depend on the file's layout): a flipped byte
+// that still parses, in a step number or a digest, is caught before the checkpoint is trusted.
+std::string meta_checksum(json j) {
+  j.erase("meta_sha256");
+  const std::string canonical = j.dump();
+  Sha256 sum;
+  sum.update(canonical.data(), canonical.size());
+  return sum.hex();
+}
+
 }  // namespace
 
 std::string step_name(int64_t step) {
@@ -78,7 +89,7 @@ std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& mod
     state_sum.update(state.data(), state.size());
 
     json j;
-    j["format_version"] = 1;
+    j["format_version"] = 2;
     j["step"] = meta.step;
     j["epoch"] = meta.epoch;
     j["world_size"] = meta.world_size;
@@ -90,6 +101,7 @@ std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& mod
       j["digest_" + key] = d;
     }
     j["files"]["state.pt"] = state_sum.hex();
+    j["meta_sha256"] = meta_checksum(j);
     write_file_checked((tmp / "state.pt").string(), state);
     write_file_checked((tmp / "meta.json").string(), j.dump(2) + "\n");
     fsync_path(tmp);
@@ -116,6 +128,10 @@ CheckpointMeta CheckpointStore::read_meta(const std::string& folder) {
   if (!in) throw CheckpointError(folder + ": no meta.json");
   try {
     json j = json::parse(in);
+    // Version 1 (before the self-checksum) is still read; from version 2 it is required.
+    if (j.value("format_version", 1) >= 2 &&
+        j.value("meta_sha256", std::string()) != meta_checksum(j))
+      throw CheckpointError(folder + ": meta.json does not match its checksum (meta_sha256)");
     CheckpointMeta m;
     m.step = j.at("step").get<int64_t>();
     m.epoch = j.at("epoch").get<int64_t>();

@@ -2,15 +2,19 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/checked_io.h"
 
 namespace gan::train {
 
-MetricsSink::MetricsSink(const std::string& dir) {
-  const auto csv_path = std::filesystem::path(dir) / "metrics.csv";
-  header_written_ = std::filesystem::exists(csv_path) && std::filesystem::file_size(csv_path) > 0;
-  jsonl_.open(std::filesystem::path(dir) / "metrics.jsonl", std::ios::app);
-  csv_.open(csv_path, std::ios::app);
+MetricsSink::MetricsSink(const std::string& dir)
+    : jsonl_((std::filesystem::path(dir) / "metrics.jsonl").string()),
+      csv_((std::filesystem::path(dir) / "metrics.csv").string()),
+      eval_((std::filesystem::path(dir) / "eval.jsonl").string()) {
+  header_written_ = std::filesystem::exists(csv_) && std::filesystem::file_size(csv_) > 0;
 }
 
 void MetricsSink::drop_after(const std::string& dir, int64_t step) {
@@ -25,7 +29,7 @@ void MetricsSink::drop_after(const std::string& dir, int64_t step) {
       first = false;
     }
     in.close();
-    std::ofstream(path, std::ios::trunc) << kept;
+    write_file_atomic(path.string(), kept);
   };
   auto json_step_ok = [&](const std::string& line, bool) {
     auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
@@ -47,16 +51,19 @@ void MetricsSink::write(const std::vector<std::pair<std::string, double>>& row) 
     else
       j[k] = v;
   }
-  jsonl_ << j.dump() << "\n";
-  jsonl_.flush();
-  if (!header_written_) {
-    for (size_t i = 0; i < row.size(); ++i) csv_ << (i ? "," : "") << row[i].first;
-    csv_ << "\n";
-    header_written_ = true;
-  }
-  for (size_t i = 0; i < row.size(); ++i) csv_ << (i ? "," : "") << row[i].second;
-  csv_ << "\n";
-  csv_.flush();
+  append_checked(jsonl_, j.dump() + "\n");
+  std::ostringstream csv;
+  if (!header_written_)
+    for (size_t i = 0; i < row.size(); ++i)
+      csv << (i ? "," : "") << row[i].first << (i + 1 == row.size() ? "\n" : "");
+  for (size_t i = 0; i < row.size(); ++i) csv << (i ? "," : "") << row[i].second;
+  csv << "\n";
+  append_checked(csv_, csv.str());
+  header_written_ = true;
+}
+
+void MetricsSink::write_eval(const std::string& json_object) {
+  append_checked(eval_, json_object + "\n");
 }
 
 }  // namespace gan::train

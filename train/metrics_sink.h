@@ -1,9 +1,9 @@
 // Rank 0's record of a run: one JSON object per log interval in metrics.jsonl and the same
-// numbers as rows of metrics.csv.
+// numbers as rows of metrics.csv. Every row is appended with checked I/O: a full disk ends the
+// run (StorageError, exit 6) instead of training on unlogged, and never leaves a torn line.
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,9 +18,11 @@ class MetricsSink {
   // A resumed run first drops what the interrupted run logged after its checkpoint, from
   // metrics.jsonl, metrics.csv and eval.jsonl, so every step appears once.
   static void drop_after(const std::string& dir, int64_t step);
+  // One JSON object as a line of eval.jsonl.
+  void write_eval(const std::string& json_object);
 
  private:
-  std::ofstream jsonl_, csv_;
+  std::string jsonl_, csv_, eval_;  // paths
   bool header_written_;
 };
 

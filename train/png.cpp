@@ -2,26 +2,29 @@
 
 #include <png.h>
 
-#include <cstdio>
 #include <stdexcept>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 
 namespace gan::train {
 
-void write_png(const std::string& path, const uint8_t* pixels, int64_t h, int64_t w, int64_t c) {
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw std::runtime_error("cannot write " + tmp);
+std::string encode_png(const uint8_t* pixels, int64_t h, int64_t w, int64_t c) {
+  std::string out;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png_create_info_struct(png);
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
-    std::fclose(f);
-    std::remove(tmp.c_str());
-    throw std::runtime_error("libpng failed writing " + path);
+    throw std::runtime_error("libpng failed to encode a " + std::to_string(w) + "x" +
+                             std::to_string(h) + " image");
   }
-  png_init_io(png, f);
+  // Into memory: the file is then written in one checked, atomic step.
+  png_set_write_fn(
+      png, &out,
+      [](png_structp p, png_bytep data, png_size_t n) {
+        static_cast<std::string*>(png_get_io_ptr(p))->append(reinterpret_cast<char*>(data), n);
+      },
+      nullptr);
   png_set_IHDR(png, info, static_cast<png_uint_32>(w), static_cast<png_uint_32>(h), 8,
                c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -29,9 +32,11 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t h, int64_
   for (int64_t y = 0; y < h; ++y) png_write_row(png, const_cast<png_bytep>(pixels + y * w * c));
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &info);
-  std::fclose(f);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  return out;
+}
+
+void write_png(const std::string& path, const uint8_t* pixels, int64_t h, int64_t w, int64_t c) {
+  write_file_atomic(path, encode_png(pixels, h, w, c));
 }
 
 torch::Tensor image_grid(const torch::Tensor& images, int64_t cols) {

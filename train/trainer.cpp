@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 #include "dataio/loader.h"
 #include "dist/agreement.h"
@@ -219,9 +220,9 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     if (world.is_root()) {
       for (const char* sub : {"samples", "checkpoints", "log"})
         fs::create_directories(fs::path(o.out) / sub);
-      std::ofstream cfg(fs::path(o.out) / "config.toml");
-      cfg << o.config_text;
-      if (!cfg) throw UsageError("--out " + o.out + " is not writable");
+      if (::access(o.out.c_str(), W_OK) != 0)
+        throw UsageError("--out " + o.out + " is not writable");
+      write_file_atomic((fs::path(o.out) / "config.toml").string(), o.config_text);
     }
   });
   world.barrier();
@@ -305,7 +306,7 @@ int Trainer::run() {
       row["fd"] = fd;
       fd_text = fmt::format(", FD {:.3f}", fd);
     }
-    std::ofstream(fs::path(o.out) / "eval.jsonl", std::ios::app) << row.dump() << "\n";
+    s.sink->write_eval(row.dump());
     s.log->info("eval step {}: histogram L1 {:.4f}, moment RMSE {:.4f}{}", step, d.histogram_l1,
                 d.moment_rmse, fd_text);
   };
@@ -441,7 +442,7 @@ int Trainer::run() {
       for (auto& c : key) c = static_cast<char>(std::tolower(c));
       fin["digest_" + key] = d;
     }
-    std::ofstream(fs::path(o.out) / "final.json") << fin.dump(2) << "\n";
+    write_file_atomic((fs::path(o.out) / "final.json").string(), fin.dump(2) + "\n");
     s.log->info("done: {} steps in {:.1f} s", s.total_steps - s.start_step,
                 seconds_since(run_start));
   }

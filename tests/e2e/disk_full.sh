@@ -59,3 +59,45 @@ for n in 1 2 3; do
   full_runs=$((full_runs + 1))
 done
 echo "ok: $full_runs fill levels ended with exit 6, lost nothing, and resumed to the same digest"
+
+# The logs and the sample grids fill the disk (no checkpoint before the end): the row or grid
+# that does not fit ends the run at once with exit 6, naming the file; metrics.jsonl,
+# metrics.csv and eval.jsonl hold whole lines only, and no temporary file is left.
+for what in metrics samples; do
+  mnt=$work/disk-$what
+  mkdir -p "$mnt"
+  mount -t tmpfs -o size=96k tmpfs "$mnt" || fail "mount 96k"
+  mounts+=("$mnt")
+  if [ $what = metrics ]; then every=(--log-every 1 --sample-every 0); want='metrics\.(jsonl|csv)'
+  else every=(--log-every 50 --sample-every 2); want='(samples/step-[0-9]*\.png|eval\.jsonl)'; fi
+  "$gan_dist" --data "$data" --batch-size 16 --g-width 16 --d-width 16 --steps 100000 \
+    --checkpoint-every 0 --replica-check-every 0 "${every[@]}" --out "$mnt/run" \
+    >"$work/$what.log" 2>&1
+  code=$?
+  echo "--- $what fill a 96 KB tmpfs: exit $code: $(grep -o 'error: .*' "$work/$what.log" | head -1)"
+  [ "$code" = 6 ] || { tail -5 "$work/$what.log"; fail "exit $code when $what fill the disk, want 6"; }
+  grep -Eq "cannot write $mnt/run/$want.* bytes needed, [0-9]* bytes free" "$work/$what.log" ||
+    fail "the message does not name the $what file, the bytes needed and the bytes free"
+  [ -e "$mnt/run/final.json" ] && fail "the run went on to the end"
+  find "$mnt/run" -name '*.tmp*' | grep -q . && fail "a temporary file was left"
+  /usr/bin/python3 - "$mnt/run" <<'PY' || fail "a torn line in the logs"
+import csv, json, os, sys
+run = sys.argv[1]
+for name in ("metrics.jsonl", "eval.jsonl"):
+    path = os.path.join(run, name)
+    if os.path.exists(path):
+        text = open(path).read()
+        assert text == "" or text.endswith("\n"), name + " ends mid-line"
+        rows = [json.loads(line) for line in text.splitlines()]
+        print(f"    {name}: {len(rows)} whole rows")
+path = os.path.join(run, "metrics.csv")
+if os.path.exists(path):
+    text = open(path).read()
+    assert text == "" or text.endswith("\n"), "metrics.csv ends mid-line"
+    rows = list(csv.reader(text.splitlines()))
+    assert all(len(r) == len(rows[0]) for r in rows), "a metrics.csv row is cut"
+    print(f"    metrics.csv: {len(rows) - 1} whole rows")
+PY
+  umount "$mnt"
+done
+echo "ok: full logs and full sample folders end the run with exit 6 and no torn line"

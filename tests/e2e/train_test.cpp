@@ -99,6 +99,29 @@ TEST(Resume, StopAndResumeEqualsUninterruptedBitwise) {
   EXPECT_NE(mid["digest_g"], fa["digest_g"]);
 }
 
+// A damaged newest checkpoint (here truncated; every kind is covered in checkpoint_test) is
+// named in the log, the previous one is used, and the run still ends where an uninterrupted
+// one does.
+TEST(Resume, DamagedNewestCheckpointIsNamedAndThePreviousOneUsed) {
+  auto straight = fresh_dir("damaged_straight"), split = fresh_dir("damaged_split");
+  const std::string args = " --batch-size 16 --threads 1 --seed 4 --checkpoint-every 4";
+  auto a = run(gan_dist(1, common(straight) + args + " --steps 16"));
+  ASSERT_EQ(a.code, 0) << a.output;
+  auto b = run(gan_dist(1, common(split) + args + " --steps 12"));
+  ASSERT_EQ(b.code, 0) << b.output;
+  const auto newest = split + "/checkpoints/step-0000012/state.pt";
+  fs::resize_file(newest, fs::file_size(newest) / 2);
+  auto c = run(gan_dist(1, common(split) + args + " --steps 16 --resume"));
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("skipped corrupt checkpoint: " + split +
+                          "/checkpoints/step-0000012: state.pt does not match its checksum"),
+            std::string::npos)
+      << c.output;
+  EXPECT_NE(c.output.find("resumed at step 8"), std::string::npos) << c.output;
+  EXPECT_EQ(read_json(straight + "/final.json")["digest_g"],
+            read_json(split + "/final.json")["digest_g"]);
+}
+
 TEST(Preemption, SigtermCheckpointsExits75AndResumesExactly) {
   auto straight = fresh_dir("preempt_straight"), cut = fresh_dir("preempt_cut");
   const std::string args = " --batch-size 16 --seed 2 --steps 400";

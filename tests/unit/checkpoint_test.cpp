@@ -98,3 +98,66 @@ TEST_F(CheckpointTest, NoTempFoldersLeftBehind) {
   for (const auto& e : fs::directory_iterator(dir_))
     EXPECT_EQ(e.path().filename().string().rfind(".tmp", 0), std::string::npos);
 }
+
+// Each way a newest checkpoint can be damaged on disk: it is named with the reason, and the
+// previous one is chosen.
+struct Damage {
+  const char* name;
+  const char* reason;  // expected in the rejection message
+  void (*apply)(const fs::path& folder);
+};
+
+void flip_byte(const fs::path& file, std::streamoff at) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(at);
+  char c = static_cast<char>(f.get());
+  f.seekp(at);
+  f.put(static_cast<char>(c ^ 0x01));
+}
+
+// The offset of the last digit of `"step": N` in meta.json: changing it still parses.
+std::streamoff step_digit(const fs::path& meta) {
+  std::ifstream in(meta);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto at = text.find("\"step\": ");
+  return static_cast<std::streamoff>(text.find_first_of(",\n", at) - 1);
+}
+
+const Damage kDamages[] = {
+    {"TruncatedArchive", "state.pt does not match its checksum",
+     [](const fs::path& d) { fs::resize_file(d / "state.pt", fs::file_size(d / "state.pt") / 2); }},
+    {"FlippedArchiveByte", "state.pt does not match its checksum",
+     [](const fs::path& d) { flip_byte(d / "state.pt", 100); }},
+    {"FlippedMetaDigitStillParses", "meta.json does not match its checksum",
+     [](const fs::path& d) { flip_byte(d / "meta.json", step_digit(d / "meta.json")); }},
+    {"UnparsableMeta", "meta.json is unreadable",
+     [](const fs::path& d) { flip_byte(d / "meta.json", 0); }},  // '{' becomes 'z'
+    {"MissingArchive", "state.pt is missing",
+     [](const fs::path& d) { fs::remove(d / "state.pt"); }},
+    {"MissingMeta", "no meta.json", [](const fs::path& d) { fs::remove(d / "meta.json"); }},
+};
+
+class CheckpointDamage : public CheckpointTest, public ::testing::WithParamInterface<Damage> {};
+
+TEST_P(CheckpointDamage, NewestIsNamedAndThePreviousUsed) {
+  auto a = tiny_dcgan(coll_, 1);
+  train::CheckpointStore store(dir_.string(), 3);
+  for (int64_t s : {10, 20}) store.save(meta_of(*a, s), *a);
+  const fs::path newest = dir_ / "step-0000020";
+  ASSERT_TRUE(store.latest_valid(nullptr).has_value());
+  EXPECT_EQ(fs::path(*store.latest_valid(nullptr)).filename(), "step-0000020");  // intact: newest
+  GetParam().apply(newest);
+  std::vector<std::string> rejected;
+  auto best = store.latest_valid(&rejected);
+  ASSERT_TRUE(best.has_value());
+  EXPECT_EQ(fs::path(*best).filename(), "step-0000010");
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_NE(rejected[0].find("step-0000020"), std::string::npos) << rejected[0];
+  EXPECT_NE(rejected[0].find(GetParam().reason), std::string::npos) << rejected[0];
+  EXPECT_THROW(store.load(newest.string(), *a), CheckpointError);
+  auto b = tiny_dcgan(coll_, 99);
+  EXPECT_EQ(store.load(*best, *b).step, 10);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, CheckpointDamage, ::testing::ValuesIn(kDamages),
+                         [](const auto& info) { return std::string(info.param.name); });
