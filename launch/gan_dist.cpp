@@ -1,12 +1,16 @@
 // gan_dist: trains a GAN data-parallel over MPI ranks. Parses and validates options (from the
-// command line or a TOML/INI file), then hands over to the Trainer.
+// command line or a TOML/INI file), then hands over to the Trainer. `gan_dist --check` runs
+// the same parsing and validation without MPI or training, for launchers to call first.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
 #include "core/errors.h"
+#include "dataio/manifest.h"
 #include "dist/agreement.h"
 #include "dist/cuda_device.h"
 #include "dist/world.h"
@@ -20,9 +24,32 @@ using gan::UsageError;
 
 namespace {
 
-void validate(const gan::train::TrainOptions& o, const gan::dist::World& world) {
-  const int world_size = world.size();
+// The options of `gan_dist --check`. They are not configurable: they stay out of --config
+// files and out of the resolved config that ranks compare and checkpoints record.
+struct CheckOptions {
+  bool check = false;
+  int world_size = 1;
+  bool no_path_check = false;
+};
+
+// What the rules are applied against. A real run: its world and every path. --check: the world
+// size the launcher will start, and paths only when they can be seen from where it runs.
+struct Scope {
+  int world_size = 1;
+  bool warn = true;  // print warnings (rank 0 of a real run)
+  bool check_paths = true;
+  std::vector<std::string>* unchecked = nullptr;  // with !check_paths: the rules left out
+};
+
+// Every rule a command line is held to before training starts. A real run and --check call
+// this one function, so the two cannot drift apart.
+void validate(const gan::train::TrainOptions& o, const Scope& scope) {
+  const int world_size = scope.world_size;
   if (o.steps == 0 && o.epochs == 0) throw UsageError("give --steps N or --epochs N");
+  if (o.g_ema > 0 && o.g_ema_kimg > 0)
+    throw UsageError("--g-ema and --g-ema-kimg both set the average's rate: give one");
+  if (o.g_ema_rampup > 0 && o.g_ema_kimg == 0)
+    throw UsageError("--g-ema-rampup caps a half-life: it needs --g-ema-kimg");
   // Device and backend: NCCL moves CUDA tensors only, the MPI backend host tensors only.
   if (o.device == "cpu" && o.backend == "nccl")
     throw UsageError("--backend nccl needs --device cuda (NCCL moves GPU tensors only)");
@@ -33,8 +60,6 @@ void validate(const gan::train::TrainOptions& o, const gan::dist::World& world) 
   if (o.device == "cuda" && !gan::dist::built_with_cuda())
     throw UsageError("--device cuda: this gan_dist was built with " + gan::dist::build_flavour() +
                      " (build the CUDA flavour: scripts/build.sh --cuda)");
-  if (!fs::is_directory(o.data))
-    throw UsageError("--data " + o.data + ": no such folder (make one with gan_prep)");
   if (o.batch_size % world_size != 0)
     throw UsageError("--batch-size " + std::to_string(o.batch_size) + " does not divide over " +
                      std::to_string(world_size) + " ranks");
@@ -51,17 +76,130 @@ void validate(const gan::train::TrainOptions& o, const gan::dist::World& world) 
       throw UsageError(numbers +
                        ": no image left for a critic step (raise --batch-size to at least " +
                        std::to_string(int64_t(m.n_critic) * world_size) + ")");
-    if (slice < 8 && world.is_root())
+    if (slice < 8 && scope.warn)
       spdlog::warn(
           "{}: {} real image(s) per critic step per rank ({} of {} unused); the "
           "critic's estimate is that noisy (--batch-size {} gives 8)",
           numbers, slice, local - slice * m.n_critic, local, int64_t(8) * m.n_critic * world_size);
   }
+
+  // File-system paths last: a check on a submit host that cannot see the cluster's paths
+  // (--no-path-check) has applied every other rule by now.
+  if (!scope.check_paths) {
+    if (scope.unchecked) {
+      scope.unchecked->push_back("--data " + o.data +
+                                 " (a folder holding a readable manifest.json)");
+      // --out without its value: a sweep's tasks differ only there, and the warning is then
+      // one line for all of them.
+      scope.unchecked->push_back("--out (holds no checkpoints unless --resume)");
+      if (!o.eval_classifier.empty())
+        scope.unchecked->push_back("--eval-classifier " + o.eval_classifier + " (a file)");
+    }
+    return;
+  }
+  if (!fs::is_directory(o.data))
+    throw UsageError("--data " + o.data + ": no such folder (make one with gan_prep)");
+  // The loader the Trainer uses: a missing or unreadable manifest is exit 3 naming it.
+  gan::dataio::Manifest::load(o.data);
+  if (!o.eval_classifier.empty() && !fs::is_regular_file(o.eval_classifier))
+    throw UsageError("--eval-classifier " + o.eval_classifier +
+                     ": no such file (make one with gan_eval train-classifier)");
   if (!o.resume && fs::is_directory(fs::path(o.out) / "checkpoints") &&
       !fs::is_empty(fs::path(o.out) / "checkpoints"))
     throw UsageError("--out " + o.out +
                      " already holds checkpoints: pass --resume to continue it, or choose "
                      "another folder");
+}
+
+void define_options(CLI::App& app, gan::train::TrainOptions& o, CheckOptions& c) {
+  gan::launch::define_train_options(app, o);
+  app.set_version_flag("--version", "gan_dist (" + gan::dist::build_flavour() + ")");
+  const char* group = "Checking a command without running it";
+  auto* check = app.add_flag("--check", c.check,
+                             "parse and validate the command line, print ok or the error (exit "
+                             "code as a real run), and exit: no MPI, no training")
+                    ->configurable(false)
+                    ->group(group);
+  app.add_option("--world-size", c.world_size,
+                 "with --check: the number of ranks the run will have (default 1)")
+      ->check(CLI::PositiveNumber)
+      ->needs(check)
+      ->configurable(false)
+      ->group(group);
+  app.add_flag("--no-path-check", c.no_path_check,
+               "with --check: leave out the rules on file-system paths (--data and its "
+               "manifest, --out, --eval-classifier), for paths that exist only where the job "
+               "runs; prints what was left out")
+      ->needs(check)
+      ->configurable(false)
+      ->group(group);
+}
+
+enum class Parsed { run, help, version };
+
+// Parses the command line and applies `validate`; the world size comes from `ranks` in a real
+// run and from --world-size under --check.
+Parsed parse_and_validate(CLI::App& app, gan::train::TrainOptions& o, const CheckOptions& c,
+                          int argc, char** argv, int ranks, bool is_root,
+                          std::vector<std::string>* unchecked) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return Parsed::help;
+  } catch (const CLI::CallForVersion&) {
+    return Parsed::version;
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(e.what());
+  }
+  gan::launch::resolve_train_options(app, o);
+  Scope scope;
+  scope.world_size = c.check ? c.world_size : ranks;
+  scope.warn = is_root;
+  scope.check_paths = !(c.check && c.no_path_check);
+  scope.unchecked = unchecked;
+  validate(o, scope);
+  return Parsed::run;
+}
+
+// --check is a plain flag that no config file can set, so a look at argv decides before
+// MPI_Init whether MPI is needed at all.
+bool wants_check(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--check") == 0) return true;
+  return false;
+}
+
+// `gan_dist --check ...`: stdout gets "ok" and nothing else, so launchers can rely on it;
+// errors and warnings go to stderr.
+int check_only(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("gan_dist");
+  logger->set_pattern("gan_dist: %l: %v");
+  spdlog::set_default_logger(logger);
+  return gan::launch::guarded_main("gan_dist", nullptr, [&]() -> int {
+    gan::train::TrainOptions o;
+    CheckOptions c;
+    CLI::App app{"gan_dist: data-parallel GAN training over MPI ranks"};
+    define_options(app, o, c);
+    std::vector<std::string> unchecked;
+    switch (parse_and_validate(app, o, c, argc, argv, 1, true, &unchecked)) {
+      case Parsed::help:
+        std::cout << app.help();
+        return 0;
+      case Parsed::version:
+        std::cout << "gan_dist (" << gan::dist::build_flavour() << ")\n";
+        return 0;
+      case Parsed::run:
+        break;
+    }
+    if (!unchecked.empty()) {
+      std::string list;
+      for (const auto& u : unchecked) list += (list.empty() ? "" : "; ") + u;
+      spdlog::warn(
+          "--no-path-check: not checked here: {}. gan_dist checks them when the run starts", list);
+    }
+    std::cout << "ok" << std::endl;
+    return 0;
+  });
 }
 
 }  // namespace
@@ -78,36 +216,25 @@ bool wants_cuda(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  if (wants_check(argc, argv)) return check_only(argc, argv);
   // The GPU is chosen before MPI_Init, where a CUDA-aware MPI would otherwise open a context
   // on GPU 0 for every rank of the host.
   if (wants_cuda(argc, argv)) gan::dist::preselect_cuda_device_from_env();
   gan::dist::World world(&argc, &argv);
   return gan::launch::guarded_main("gan_dist", &world, [&]() -> int {
     gan::train::TrainOptions o;
+    CheckOptions c;
     CLI::App app{"gan_dist: data-parallel GAN training over MPI ranks"};
-    gan::launch::define_train_options(app, o);
-    app.set_version_flag("--version", "gan_dist (" + gan::dist::build_flavour() + ")");
-    bool help = false, version = false;
+    define_options(app, o, c);
+    Parsed parsed = Parsed::run;
     gan::dist::all_or_none(world, [&] {
-      try {
-        app.parse(argc, argv);
-      } catch (const CLI::CallForHelp&) {
-        help = true;
-        return;
-      } catch (const CLI::CallForVersion&) {
-        version = true;
-        return;
-      } catch (const CLI::ParseError& e) {
-        throw UsageError(e.what());
-      }
-      gan::launch::resolve_train_options(app, o);
-      validate(o, world);
+      parsed = parse_and_validate(app, o, c, argc, argv, world.size(), world.is_root(), nullptr);
     });
-    if (help) {
+    if (parsed == Parsed::help) {
       if (world.is_root()) std::cout << app.help();
       return 0;
     }
-    if (version) {
+    if (parsed == Parsed::version) {
       if (world.is_root()) std::cout << "gan_dist (" << gan::dist::build_flavour() << ")\n";
       return 0;
     }

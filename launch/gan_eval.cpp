@@ -25,6 +25,7 @@
 #include "launch/train_cli.h"
 #include "models/model.h"
 #include "train/checkpoint.h"
+#include "train/ema.h"
 #include "train/png.h"
 
 namespace fs = std::filesystem;
@@ -32,12 +33,16 @@ using gan::UsageError;
 
 namespace {
 
+// --weights: the generator's average where the run kept one (auto), or insist on it or not.
+std::string g_weights = "auto";
+
 // A trained model rebuilt from a checkpoint's recorded config and restored from its state.
 struct LoadedRun {
   gan::train::TrainOptions opts;
   gan::dataio::Manifest manifest;
   std::string data;
   std::string folder;  // the checkpoint folder
+  std::string weights;  // "ema" (the generator's average) or "raw"
   gan::dist::LocalCollectives coll;
   std::unique_ptr<gan::models::Model> model;
 };
@@ -64,8 +69,24 @@ std::unique_ptr<LoadedRun> load_run(const std::string& path, const std::string& 
   mo.num_classes = run->manifest.num_classes;
   mo.global_batch = run->opts.batch_size;
   run->model = gan::models::make_model(run->opts.model, mo, run->coll);
+  // The generator's moving average, when the run kept one, replaces its raw weights.
+  const gan::train::EmaSchedule ema{run->opts.g_ema, run->opts.g_ema_kimg * 1000,
+                                    run->opts.g_ema_rampup};
+  if (g_weights == "ema" && !ema.enabled())
+    throw UsageError("--weights ema: " + folder + " was trained without --g-ema or --g-ema-kimg");
+  run->weights = ema.enabled() && g_weights != "raw" ? "ema" : "raw";
+  std::unique_ptr<gan::train::ModuleEma> average;
+  if (ema.enabled()) {
+    auto mods = run->model->modules();
+    auto it = std::find_if(mods.begin(), mods.end(), [](auto& m) { return m.first == "G"; });
+    auto& generator = it != mods.end() ? *it->second : *mods.front().second;
+    average = std::make_unique<gan::train::ModuleEma>(generator, ema, run->opts.batch_size);
+  }
   gan::train::CheckpointStore(fs::path(folder).parent_path().string(), 1 << 20)
-      .load(folder, *run->model);
+      .load(folder, *run->model, [&](torch::serialize::InputArchive& ar) {
+        if (average) average->load(ar);
+      });
+  if (average && run->weights == "ema") average->copy_into_module();
   for (auto& [name, m] : run->model->modules()) m->eval();
   run->folder = folder;
   return run;
@@ -142,6 +163,7 @@ int score(gan::dist::World& world, const std::string& checkpoint, const std::str
   double fd = gan::eval::frechet_distance(f_fake, f_real);
   auto pr = gan::eval::precision_recall(f_real, f_fake, k);
   nlohmann::json j{{"checkpoint", run->folder},
+                   {"weights", run->weights},
                    {"model", run->opts.model},
                    {"step", gan::train::CheckpointStore::read_meta(run->folder).step},
                    {"generated", n},
@@ -266,6 +288,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--seed", seed, "noise seed")->capture_default_str();
     app.add_option("--out", out, "JSON result (default: CHECKPOINT/eval.json)");
+    const char* weights_help =
+        "generator weights: auto (its moving average if the run kept one), ema, or raw";
+    const auto weights_check = CLI::IsMember({"auto", "ema", "raw"});
+    app.add_option("--weights", g_weights, weights_help)->check(weights_check)->capture_default_str();
 
     auto* tc =
         app.add_subcommand("train-classifier", "train the feature classifier on labelled shards");
@@ -293,6 +319,7 @@ int main(int argc, char** argv) {
     sc->add_option("--n", s_n, "images")->check(CLI::PositiveNumber)->capture_default_str();
     sc->add_option("--seed", seed, "noise seed")->capture_default_str();
     sc->add_option("--out", s_out, "shard file (.h5)")->required();
+    sc->add_option("--weights", g_weights, weights_help)->check(weights_check)->capture_default_str();
 
     auto* pc = app.add_subcommand("pictures", "sample grid plus the model's own pictures (PNG)");
     std::string p_ckpt, p_out, p_data;
@@ -300,6 +327,7 @@ int main(int argc, char** argv) {
     pc->add_option("--data", p_data, "real images (default: the run's --data)");
     pc->add_option("--seed", seed, "noise seed")->capture_default_str();
     pc->add_option("--out", p_out, "folder for the PNGs")->required();
+    pc->add_option("--weights", g_weights, weights_help)->check(weights_check)->capture_default_str();
 
     try {
       app.parse(argc, argv);

@@ -18,13 +18,40 @@
 namespace gan::launch {
 namespace {
 
+// --no-check and --no-path-check, which every launching subcommand takes.
+struct CheckFlags {
+  bool no_check = false;
+  bool no_path_check = false;
+};
+
+void add_check_flags(CLI::App* sub, CheckFlags& flags) {
+  auto* no_path = sub->add_flag(
+      "--no-path-check", flags.no_path_check,
+      "gan_dist --check leaves out file-system paths (--data and its manifest, --out, "
+      "--eval-classifier) that exist only where the job runs, and says what it left out");
+  sub->add_flag("--no-check", flags.no_check,
+                "start without gan_dist --check (when gan_dist cannot run on this host)")
+      ->excludes(no_path);
+}
+
 std::string invocation_text(int argc, char** argv) {
   std::vector<std::string> words(argv, argv + argc);
   if (!words.empty()) words[0] = base_name(words[0]);
   return shell_join(words);
 }
 
-int run_local(int ranks, bool dry_run, const std::vector<std::string>& raw) {
+// gan_dist --check on the command, as the run will have it (`ranks` ranks), before anything
+// starts; see CommandCheck.
+void check_command(const std::vector<std::string>& cmd, int ranks, const CheckFlags& flags) {
+  CommandCheck check;
+  check.world_size = ranks;
+  check.check_paths = !flags.no_path_check;
+  check.skip = flags.no_check;
+  check_with_gan_dist({CheckTask{"", cmd}}, check);
+}
+
+int run_local(int ranks, bool dry_run, const CheckFlags& flags,
+              const std::vector<std::string>& raw) {
   auto cmd = checked_gan_dist_command(raw);
   LocalOptions opt;
   opt.ranks = ranks;
@@ -32,6 +59,7 @@ int run_local(int ranks, bool dry_run, const std::vector<std::string>& raw) {
   opt.as_root = geteuid() == 0;
   if (const char* omp = std::getenv("OMP_NUM_THREADS")) opt.omp_threads_env = omp;
   auto launch = build_local_command(opt, cmd);
+  check_command(cmd, ranks, flags);
   if (dry_run) {
     std::cout << describe(launch) << "\n";
     return kExitOk;
@@ -40,7 +68,8 @@ int run_local(int ranks, bool dry_run, const std::vector<std::string>& raw) {
   exec_replace(launch.argv, launch.env);
 }
 
-int run_hosts(HostsOptions opt, bool dry_run, bool probe, const std::vector<std::string>& raw) {
+int run_hosts(HostsOptions opt, bool dry_run, bool probe, const CheckFlags& flags,
+              const std::vector<std::string>& raw) {
   auto cmd = checked_gan_dist_command(raw);
   opt.as_root = geteuid() == 0;
   if (!opt.rsh_agent.empty()) {
@@ -49,6 +78,7 @@ int run_hosts(HostsOptions opt, bool dry_run, bool probe, const std::vector<std:
     opt.rsh_agent = *agent;
   }
   auto launch = build_hosts_command(opt, cmd);
+  check_command(cmd, opt.ranks, flags);
   if (dry_run) {
     if (probe) std::cout << describe(build_hosts_probe(opt)) << "\n";
     std::cout << describe(launch) << "\n";
@@ -79,6 +109,8 @@ int main_impl(int argc, char** argv) {
   std::vector<std::string> local_cmd;
   local->add_option("-n,--np", local_ranks, "number of ranks")->required();
   local->add_flag("--dry-run", local_dry, "print the command instead of running it");
+  CheckFlags local_check;
+  add_check_flags(local, local_check);
   local->add_option("command", local_cmd, "-- gan_dist ...")->required();
 
   auto* hosts = app.add_subcommand("hosts", "mpirun across the hosts of a hostfile over TCP");
@@ -97,6 +129,8 @@ int main_impl(int argc, char** argv) {
   hosts->add_flag("--oversubscribe", hopt.oversubscribe, "allow more ranks than slots");
   hosts->add_flag("--no-probe", no_probe, "skip the per-rank host/address probe");
   hosts->add_flag("--dry-run", hosts_dry, "print the commands instead of running them");
+  CheckFlags hosts_check;
+  add_check_flags(hosts, hosts_check);
   hosts->add_option("command", hosts_cmd, "-- gan_dist ...")->required();
 
   auto* slurm = app.add_subcommand("slurm", "write an sbatch script into the run folder, submit");
@@ -123,6 +157,8 @@ int main_impl(int argc, char** argv) {
   auto* submit_flag = slurm->add_flag("--submit", submit, "submit (the default)");
   slurm->add_flag("--dry-run", sopt.dry_run, "write and check the script, do not submit")
       ->excludes(submit_flag);
+  CheckFlags slurm_check;
+  add_check_flags(slurm, slurm_check);
   slurm->add_option("command", slurm_cmd, "-- gan_dist ...")->required();
 
   auto* status = app.add_subcommand("status", "state, step, checkpoint and restarts of a run");
@@ -138,7 +174,7 @@ int main_impl(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
 
-  if (*local) return run_local(local_ranks, local_dry, local_cmd);
+  if (*local) return run_local(local_ranks, local_dry, local_check, local_cmd);
   if (*hosts) {
     if (!hosts->count("--gpus-per-host")) {
       // Hosts of one job look alike: count the GPUs here.
@@ -149,10 +185,12 @@ int main_impl(int argc, char** argv) {
       }
       hopt.gpus_per_host = gpus;
     }
-    return run_hosts(hopt, hosts_dry, !no_probe, hosts_cmd);
+    return run_hosts(hopt, hosts_dry, !no_probe, hosts_check, hosts_cmd);
   }
   if (*slurm) {
     for (const auto& s : sweeps) sopt.sweeps.push_back(parse_sweep(s));
+    sopt.check_paths = !slurm_check.no_path_check;
+    sopt.no_check = slurm_check.no_check;
     return run_slurm(sopt, slurm_cmd, invocation_text(argc, argv));
   }
   if (*status) return run_status(status_dir, status_json);

@@ -1,8 +1,11 @@
 // mpirun command lines for single-host and host-list runs.
 #include "launch/launch_mpirun.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <set>
 #include <sstream>
 
 #include "core/errors.h"
@@ -25,6 +28,119 @@ std::vector<std::string> checked_gan_dist_command(const std::vector<std::string>
   std::vector<std::string> out = command;
   out[0] = *exe;
   return out;
+}
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& line : split(text, '\n'))
+    if (!trim(line).empty()) out.push_back(trim(line));
+  return out;
+}
+
+// gan_dist's own words: its "error:" lines without the program name, else the last lines it
+// printed (a loader or interpreter error comes without that prefix).
+std::string gan_dist_message(const ProcessResult& r) {
+  std::string msg;
+  for (const auto& line : lines_of(r.err)) {
+    auto p = line.find("error: ");
+    if (p != std::string::npos) msg += (msg.empty() ? "" : " / ") + line.substr(p + 7);
+  }
+  if (!msg.empty()) return msg;
+  auto all = lines_of(r.err + "\n" + r.out);
+  for (size_t i = all.size() > 3 ? all.size() - 3 : 0; i < all.size(); ++i)
+    msg += (msg.empty() ? "" : " / ") + all[i];
+  return msg.empty() ? "no message" : msg;
+}
+
+bool answered_ok(const ProcessResult& r) {
+  auto out = lines_of(r.out);
+  return r.exit_code == 0 && !out.empty() && out.back() == "ok";
+}
+
+// Exit codes a gan_dist that ran its check gives for a command it refuses (core/errors.h);
+// anything else (127 could not start, a signal, 0 without "ok") means the check did not run.
+bool refused(const ProcessResult& r) {
+  return r.exit_code >= kExitFailure && r.exit_code <= kExitStorage;
+}
+
+}  // namespace
+
+std::vector<std::string> check_argv(const std::vector<std::string>& command, int world_size,
+                                    bool check_paths) {
+  if (command.empty()) throw UsageError("no command to check");
+  std::vector<std::string> argv{command[0], "--check", "--world-size", std::to_string(world_size)};
+  if (!check_paths) argv.push_back("--no-path-check");
+  argv.insert(argv.end(), command.begin() + 1, command.end());
+  return argv;
+}
+
+void check_with_gan_dist(const std::vector<CheckTask>& tasks, const CommandCheck& opt) {
+  if (opt.skip) {
+    std::cerr << "gan_launch: warning: --no-check: the gan_dist command was NOT checked "
+                 "(options, model, data, batch over "
+              << opt.world_size << " ranks); a mistake in it shows only when the run starts\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> argvs;
+  for (const auto& t : tasks)
+    argvs.push_back(check_argv(t.command, opt.world_size, opt.check_paths));
+  auto results = run_capture_all(argvs, opt.parallel);
+
+  auto name = [&](size_t i) {
+    return tasks[i].label.empty() ? std::string("the command") : tasks[i].label;
+  };
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    if (answered_ok(r) || refused(r)) continue;
+    // Not an answer about the command: gan_dist cannot run here (missing libraries, another
+    // program by that name, a crash). The command is not known to be bad, so not exit 2.
+    throw DistError("cannot check " + name(i) + " with `" + base_name(argvs[i][0]) +
+                    " --check` on this host (exit " + std::to_string(r.exit_code) + ": " +
+                    gan_dist_message(r) + "). Make " + argvs[i][0] +
+                    " runnable here (its libraries, modules), or pass --no-check to start "
+                    "without checking the command");
+  }
+
+  for (size_t i = 0; i < results.size(); ++i) {
+    // A gan_dist older than --check rejects the option itself: that says nothing about the
+    // command either.
+    const auto msg = gan_dist_message(results[i]);
+    if (refused(results[i]) && msg.find("not expected") != std::string::npos &&
+        msg.find("--check") != std::string::npos)
+      throw DistError(argvs[i][0] + " does not know --check (" + msg +
+                      "): build a current gan_dist, or pass --no-check to start without "
+                      "checking the command");
+  }
+
+  std::vector<size_t> bad;
+  for (size_t i = 0; i < results.size(); ++i)
+    if (!answered_ok(results[i])) bad.push_back(i);
+  if (bad.empty()) {
+    // Warnings (e.g. a noisy WGAN critic, paths left unchecked) once each, not once per task.
+    std::set<std::string> seen;
+    for (const auto& r : results)
+      for (const auto& line : lines_of(r.err))
+        if (seen.insert(line).second) std::cerr << line << "\n";
+    return;
+  }
+  const int code = results[bad[0]].exit_code;
+  std::string text;
+  if (tasks.size() == 1 && tasks[0].label.empty()) {
+    text = "gan_dist --check refused the command (nothing was started): " +
+           gan_dist_message(results[bad[0]]);
+  } else {
+    text = "gan_dist --check refused " + std::to_string(bad.size()) + " of " +
+           std::to_string(tasks.size()) + " task(s) (nothing was started):";
+    const size_t shown = std::min<size_t>(bad.size(), 20);
+    for (size_t k = 0; k < shown; ++k)
+      text += "\n  " + name(bad[k]) + ": " + gan_dist_message(results[bad[k]]);
+    if (bad.size() > shown) text += "\n  ... and " + std::to_string(bad.size() - shown) + " more";
+  }
+  if (code == kExitUsage) throw UsageError(text);
+  if (code == kExitData) throw DataError(text);
+  throw Error(code, text);
 }
 
 std::map<std::string, std::string> rank_environment(int omp_threads, bool as_root) {

@@ -18,6 +18,31 @@ struct LaunchCommand {
 // program exists; returns the command with argv[0] made absolute.
 std::vector<std::string> checked_gan_dist_command(const std::vector<std::string>& command);
 
+// How gan_launch checks the command before it starts or submits anything: gan_dist itself
+// parses and validates it (`gan_dist --check`), so the rules live in one place.
+struct CommandCheck {
+  int world_size = 1;       // ranks the run will have
+  bool check_paths = true;  // false: --no-path-check (paths that exist only on the nodes)
+  bool skip = false;        // --no-check: nothing is checked (a warning says so)
+  int parallel = 1;         // checks run at once (sweeps have one per task)
+};
+
+// One command to check and how a message names it ("task 1 (lr=abc)"; "" for the only one).
+struct CheckTask {
+  std::string label;
+  std::vector<std::string> command;  // gan_dist's full argv, as it will run
+};
+
+// `gan_dist --check --world-size N [--no-path-check] ARGS...` for a checked command.
+std::vector<std::string> check_argv(const std::vector<std::string>& command, int world_size,
+                                    bool check_paths);
+
+// Runs gan_dist's check of every task. Throws an Error when gan_dist refuses one, naming every
+// refused task and gan_dist's message, with gan_dist's exit code (2 usage, 3 data); a DistError
+// (exit 4) when gan_dist --check cannot be run here at all. Warnings gan_dist printed are
+// passed on once each.
+void check_with_gan_dist(const std::vector<CheckTask>& tasks, const CommandCheck& opt);
+
 // Environment every rank gets: one BLAS thread, omp_threads OpenMP threads, and Open MPI's
 // root permission when we run as root.
 std::map<std::string, std::string> rank_environment(int omp_threads, bool as_root);

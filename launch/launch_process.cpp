@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -52,6 +54,11 @@ ProcessResult run_capture(const std::vector<std::string>& argv) {
     if (devnull >= 0) dup2(devnull, 0);
     auto c_argv = to_c_argv(argv);
     execvp(c_argv[0], c_argv.data());
+    // Say why on the captured stderr (plain writes: other threads may run checks too).
+    const char* why = std::strerror(errno);
+    const char* parts[] = {"cannot start ", c_argv[0], ": ", why, "\n"};
+    for (const char* part : parts)
+      if (::write(2, part, std::strlen(part)) < 0) break;
     _exit(127);
   }
   close(out_pipe[1]);
@@ -83,6 +90,23 @@ ProcessResult run_capture(const std::vector<std::string>& argv) {
   }
   result.exit_code = decode_status(status);
   return result;
+}
+
+std::vector<ProcessResult> run_capture_all(const std::vector<std::vector<std::string>>& argvs,
+                                           int parallel) {
+  std::vector<ProcessResult> results(argvs.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < argvs.size(); i = next++) results[i] = run_capture(argvs[i]);
+  };
+  // Each worker thread only forks and waits; the pipes are close-on-exec, so no child inherits
+  // another's pipe and every reader sees end-of-file when its own child exits.
+  const size_t n = std::min(argvs.size(), static_cast<size_t>(std::max(parallel, 1)));
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  return results;
 }
 
 void exec_replace(const std::vector<std::string>& argv,

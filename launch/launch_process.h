@@ -18,6 +18,10 @@ struct ProcessResult {
 // Runs argv[0] (looked up in PATH) with the given arguments and waits for it.
 ProcessResult run_capture(const std::vector<std::string>& argv);
 
+// run_capture for each command, at most `parallel` at a time; results in the same order.
+std::vector<ProcessResult> run_capture_all(const std::vector<std::vector<std::string>>& argvs,
+                                           int parallel);
+
 // Replaces this process with argv after setting env; returns only on failure (then throws).
 [[noreturn]] void exec_replace(const std::vector<std::string>& argv,
                                const std::map<std::string, std::string>& env);

@@ -82,6 +82,18 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
 }
 
+// The outermost folder on the way to `dir` that does not exist yet ("" when `dir` exists).
+fs::path outermost_missing(const fs::path& dir) {
+  fs::path missing;
+  std::error_code ec;
+  for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+    if (ec) return {};
+    missing = p;
+    if (p == p.parent_path()) break;
+  }
+  return missing;
+}
+
 }  // namespace
 
 SweepAxis parse_sweep(const std::string& text) {
@@ -458,8 +470,38 @@ done
   return s.str();
 }
 
-void prepare_run_dir(const SlurmOptions& opt, const std::vector<TaskOptions>& tasks,
-                     size_t array_tasks) {
+std::vector<CheckTask> slurm_check_tasks(const SlurmOptions& opt,
+                                         const std::vector<std::string>& command,
+                                         const std::vector<TaskOptions>& tasks) {
+  // Mirrors the job script: OUT is the run folder, or task-NNN for array tasks, and --resume
+  // is added when OUT/checkpoints/step-* exists (so a resubmitted run is not refused for
+  // holding checkpoints).
+  const bool array = !array_spec(opt, tasks.size()).empty();
+  std::vector<CheckTask> out;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const fs::path dir =
+        array ? fs::path(opt.run_dir) / ("task-" + pad3(i)) : fs::path(opt.run_dir);
+    CheckTask t;
+    t.command = command;
+    t.command.insert(t.command.end(), {"--out", dir.string()});
+    std::string values;
+    for (const auto& [k, v] : tasks[i]) {
+      t.command.insert(t.command.end(), {"--" + k, v});
+      values += (values.empty() ? "" : ", ") + k + "=" + v;
+    }
+    std::error_code ec;
+    bool resume = false;
+    for (fs::directory_iterator it(dir / "checkpoints", ec), end; !ec && it != end;
+         it.increment(ec))
+      resume = resume || it->path().filename().string().rfind("step-", 0) == 0;
+    if (resume) t.command.push_back("--resume");
+    if (!opt.sweeps.empty()) t.label = "task " + std::to_string(i) + " (" + values + ")";
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+void check_run_dir_writable(const SlurmOptions& opt) {
   std::error_code ec;
   fs::create_directories(opt.run_dir, ec);
   if (ec || !fs::is_directory(opt.run_dir)) {
@@ -474,6 +516,12 @@ void prepare_run_dir(const SlurmOptions& opt, const std::vector<TaskOptions>& ta
   }
   ::close(fd);
   fs::remove(probe, ec);
+}
+
+void prepare_run_dir(const SlurmOptions& opt, const std::vector<TaskOptions>& tasks,
+                     size_t array_tasks) {
+  check_run_dir_writable(opt);
+  std::error_code ec;
   if (opt.sweeps.empty()) return;
   (void)array_tasks;
   for (size_t i = 0; i < tasks.size(); ++i) {
@@ -531,6 +579,23 @@ int run_slurm(SlurmOptions opt, const std::vector<std::string>& raw_command,
   }
 
   auto tasks = expand_sweeps(opt.sweeps);
+  // gan_dist checks every task's command before anything lands in the run folder. The folder
+  // is proved writable first (that check creates it); a refused command leaves no folder that
+  // was not there before.
+  const fs::path made = outermost_missing(opt.run_dir);
+  check_run_dir_writable(opt);
+  try {
+    CommandCheck check;
+    check.world_size = opt.nodes * opt.ntasks_per_node;
+    check.check_paths = opt.check_paths;
+    check.skip = opt.no_check;
+    check.parallel = std::min(available_cpus(), 8);
+    check_with_gan_dist(slurm_check_tasks(opt, command, tasks), check);
+  } catch (...) {
+    std::error_code ec;
+    if (!made.empty()) fs::remove_all(made, ec);
+    throw;
+  }
   prepare_run_dir(opt, tasks, tasks.size());
   std::string script = render_sbatch_script(opt, command, tasks, invocation);
   fs::path script_path = fs::path(opt.run_dir) / "job.sbatch";

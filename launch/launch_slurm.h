@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "launch/launch_mpirun.h"
+
 namespace gan::launch {
 
 struct SweepAxis {
@@ -58,6 +60,8 @@ struct SlurmOptions {
   std::string job_name = "gan_dist";
   std::string run_dir;  // absolute
   bool dry_run = false;
+  bool check_paths = true;  // false: --no-path-check (paths that exist only on the nodes)
+  bool no_check = false;    // --no-check: gan_dist --check is not run
 };
 
 // Checks options that need no cluster (launcher, counts, sweep keys against the command).
@@ -73,6 +77,16 @@ std::string array_spec(const SlurmOptions& opt, size_t task_count);
 std::string render_sbatch_script(const SlurmOptions& opt, const std::vector<std::string>& command,
                                  const std::vector<TaskOptions>& tasks,
                                  const std::string& invocation);
+
+// The commands the job will run, one per sweep point (one for a plain job or an array without
+// sweep), each with the --out, task options and --resume the job script gives it; labelled
+// "task I (key=value, ...)" for sweeps. gan_dist --check is run on each before submitting.
+std::vector<CheckTask> slurm_check_tasks(const SlurmOptions& opt,
+                                         const std::vector<std::string>& command,
+                                         const std::vector<TaskOptions>& tasks);
+
+// Creates the run folder and proves it writable (a file is written and removed); UsageError.
+void check_run_dir_writable(const SlurmOptions& opt);
 
 // Creates the run folder (and task folders) and proves it writable; throws UsageError.
 void prepare_run_dir(const SlurmOptions& opt, const std::vector<TaskOptions>& tasks,

@@ -1,11 +1,32 @@
 #include "launch/train_cli.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "core/errors.h"
 #include "models/model.h"
 
 namespace gan::launch {
+namespace {
+
+// CLI11's PositiveNumber and NonNegativeNumber answer a word that is not a number with
+// "Value abc not in range 0.000000 to 1797...": these say what is wrong with the value.
+CLI::Validator number_check(bool zero_allowed) {
+  return CLI::Validator(
+      [zero_allowed](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v))
+          return "'" + text + "' is not a number";
+        if (zero_allowed ? !(v >= 0) : !(v > 0))
+          return text + (zero_allowed ? " is negative" : " is not positive");
+        return {};
+      },
+      zero_allowed ? "NONNEGATIVE" : "POSITIVE");
+}
+const CLI::Validator kPositive = number_check(false);
+const CLI::Validator kNonNegative = number_check(true);
+
+}  // namespace
 
 void define_train_options(CLI::App& app, train::TrainOptions& o) {
   auto& m = o.model_opts;
@@ -15,19 +36,17 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->capture_default_str();
   app.add_option("--data", o.data, "folder of HDF5 shards made by gan_prep")->required();
   app.add_option("--out", o.out, "run folder (metrics, samples, checkpoints, logs)")->required();
-  auto* steps =
-      app.add_option("--steps", o.steps, "total optimisation steps")->check(CLI::PositiveNumber);
-  auto* epochs = app.add_option("--epochs", o.epochs, "train for this many epochs")
-                     ->check(CLI::PositiveNumber);
+  auto* steps = app.add_option("--steps", o.steps, "total optimisation steps")->check(kPositive);
+  auto* epochs =
+      app.add_option("--epochs", o.epochs, "train for this many epochs")->check(kPositive);
   steps->excludes(epochs);
   app.add_option("--batch-size", o.batch_size, "GLOBAL batch size, split evenly over ranks")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--lr", m.lr_g, "learning rate of G and D")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
-  app.add_option("--lr-d", m.lr_d, "learning rate of D (default: --lr)")
-      ->check(CLI::PositiveNumber);
+  app.add_option("--lr-d", m.lr_d, "learning rate of D (default: --lr)")->check(kPositive);
   app.add_option("--beta1", m.beta1, "Adam beta1")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
@@ -39,14 +58,12 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--threads", o.threads, "intra-op threads per rank")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  app.add_option("--z-dim", m.z_dim, "noise dimension")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  app.add_option("--z-dim", m.z_dim, "noise dimension")->check(kPositive)->capture_default_str();
   app.add_option("--g-width", m.g_width, "base channels of G")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--d-width", m.d_width, "base channels of D")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--norm", m.norm, "normalisation in G and D (sync: SyncBatchNorm over ranks)")
       ->check(CLI::IsMember({"batch", "sync", "none"}))
@@ -58,20 +75,20 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->check(CLI::IsMember({"normal", "uniform"}))
       ->capture_default_str();
   app.add_option("--log-every", o.log_every, "steps per metrics line")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--sample-every", o.sample_every, "steps per sample grid (0: none)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--checkpoint-every", o.checkpoint_every, "steps per checkpoint (0: at the end)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--keep-checkpoints", o.keep_checkpoints, "checkpoints kept")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--replica-check-every", o.replica_check_every,
                  "steps between cross-rank parameter digest checks (0: off)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--sample-count", o.sample_count, "images in a sample grid")
       ->check(CLI::Range(1, 1024))
@@ -91,10 +108,10 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--collective-timeout", o.collective_timeout,
                  "seconds a collective may stay in flight before the job ends with exit 4, "
                  "naming it (0: wait forever)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--overlap", o.overlap,
                  "start bucket all-reduces during backward: true, false, or auto (on for CUDA, "
@@ -111,7 +128,7 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->capture_default_str();
   app.add_option("--lr-halve-every", m.lr_halve_every,
                  "halve the learning rates every N steps (0: never)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_flag("--spectral-norm", m.spectral_norm, "spectral normalisation of D's weights");
   app.add_option("--label-smoothing", m.label_smoothing,
@@ -119,28 +136,28 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->check(CLI::Range(0.0, 0.5))
       ->capture_default_str();
   app.add_option("--n-critic", m.n_critic, "wgan, wgan-gp: critic steps per G step")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--clip", m.clip, "wgan: critic weight clipping bound")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--gp-lambda", m.gp_lambda, "wgan-gp: gradient penalty weight")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--hidden", m.hidden, "ebgan, began: autoencoder bottleneck size")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--margin", m.margin, "ebgan: energy margin")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   app.add_option("--pt-weight", m.pt_weight, "ebgan: pull-away term weight (0: off)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--gamma", m.gamma, "began: diversity ratio gamma")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--lambda-k", m.lambda_k, "began: learning rate of k_t")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--info-cat", m.info_cat, "infogan: categories of the categorical code")
       ->check(CLI::Range(2, 1000))
@@ -150,10 +167,10 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->capture_default_str();
   app.add_option("--lambda-cat", m.lambda_cat,
                  "infogan: weight of the categorical information term")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--lambda-con", m.lambda_con, "infogan: weight of the continuous information term")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--eval-classifier", o.eval_classifier,
                  "classifier from `gan_eval train-classifier`: adds the Frechet distance in its "
@@ -161,6 +178,27 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
       ->capture_default_str();
   app.add_flag("--debug-trace", o.debug_trace,
                "every rank writes its raw per-step metrics to log/trace-rank-R.jsonl");
+  app.add_option("--tensorboard", o.tensorboard,
+                 "rank 0 writes TensorBoard event files under OUT/tb (true | false)")
+      ->capture_default_str();
+  app.add_option("--g-ema", o.g_ema,
+                 "keep a moving average of G's weights with this decay per step, e.g. 0.999 "
+                 "(0: off); sample grids and evaluation use it")
+      ->check(CLI::Range(0.0, 0.9999999))
+      ->capture_default_str();
+  app.add_option("--g-ema-kimg", o.g_ema_kimg,
+                 "the average's half-life in thousands of images instead of a decay (0: off)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--g-ema-rampup", o.g_ema_rampup,
+                 "with --g-ema-kimg: cap the half-life at this fraction of the images seen "
+                 "(0: no ramp-up; StyleGAN2-ADA uses 0.05)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--sample-weights", o.sample_weights,
+                 "G's weights for sample grids and evaluation when an average is kept")
+      ->check(CLI::IsMember({"ema", "raw"}))
+      ->capture_default_str();
   app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
 }
 

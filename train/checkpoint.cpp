@@ -61,7 +61,8 @@ std::vector<std::string> CheckpointStore::folders() const {
   return out;
 }
 
-std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& model) const {
+std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& model,
+                                  const SaveExtra& extra) const {
   fs::create_directories(dir_);
   const fs::path final_dir = fs::path(dir_) / step_name(meta.step);
   const fs::path tmp =
@@ -79,6 +80,7 @@ std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& mod
       ar.write("module." + name, sub);
     }
     model.save_state(ar);
+    if (extra) extra(ar);
     ar.write("torch_rng", at::detail::getDefaultCPUGenerator().get_state());
     std::string state;
     ar.save_to([&state](const void* data, size_t n) -> size_t {
@@ -163,7 +165,8 @@ std::optional<std::string> CheckpointStore::latest_valid(std::vector<std::string
   return std::nullopt;
 }
 
-CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& model) const {
+CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& model,
+                                     const LoadExtra& extra) const {
   CheckpointMeta meta = read_meta(folder);
   try {
     // Tensors land where the model lives, whatever device wrote them.
@@ -181,6 +184,7 @@ CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& m
       module->load(sub);
     }
     model.load_state(ar);
+    if (extra) extra(ar);
     torch::Tensor rng;
     ar.read("torch_rng", rng);
     at::Generator global = at::detail::getDefaultCPUGenerator();

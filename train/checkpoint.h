@@ -3,6 +3,7 @@
 // detected on resume and the previous one is used.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,17 +21,23 @@ struct CheckpointMeta {
   std::map<std::string, std::string> digests;  // module name -> parameter digest
 };
 
+// State kept beside the model (the generator's moving average), in the same archive.
+using SaveExtra = std::function<void(torch::serialize::OutputArchive&)>;
+using LoadExtra = std::function<void(torch::serialize::InputArchive&)>;
+
 class CheckpointStore {
  public:
   CheckpointStore(std::string dir, int keep);
   // Writes a checkpoint of `model` (call on one rank) and prunes old ones; returns its folder.
-  std::string save(const CheckpointMeta& meta, models::Model& model) const;
+  std::string save(const CheckpointMeta& meta, models::Model& model,
+                   const SaveExtra& extra = {}) const;
   // Newest checkpoint whose files match their checksums; `rejected` gets "folder: reason"
   // for every newer one that did not.
   std::optional<std::string> latest_valid(std::vector<std::string>* rejected) const;
   // Restores `model` (parameters, optimizers, RNG streams) and returns the meta.
   // CheckpointError when files are missing, corrupt, or the digests do not match after load.
-  CheckpointMeta load(const std::string& folder, models::Model& model) const;
+  CheckpointMeta load(const std::string& folder, models::Model& model,
+                      const LoadExtra& extra = {}) const;
   static CheckpointMeta read_meta(const std::string& folder);
 
  private:

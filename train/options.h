@@ -39,6 +39,14 @@ struct TrainOptions {
   double collective_timeout = 300;
   std::string eval_classifier;  // FD in this classifier's feature space at each sample step
   bool debug_trace = false;     // per-rank raw metrics, every step
+  bool tensorboard = true;      // rank 0 writes TensorBoard event files under OUT/tb/
+  // The generator's moving average (train/ema.h): a constant decay, or a half-life in
+  // thousands of images with a ramp-up; 0 turns each off. Sample grids and evaluation use the
+  // average when there is one, unless sample_weights is "raw".
+  double g_ema = 0;
+  double g_ema_kimg = 0;
+  double g_ema_rampup = 0;
+  std::string sample_weights = "ema";  // ema | raw
   models::ModelOptions model_opts;
   std::string config_text;  // the resolved options as "key = value" lines
 };

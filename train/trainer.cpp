@@ -29,9 +29,11 @@
 #include "eval/frechet.h"
 #include "eval/image_stats.h"
 #include "train/checkpoint.h"
+#include "train/ema.h"
 #include "train/metrics_sink.h"
 #include "train/png.h"
 #include "train/signals.h"
+#include "train/tensorboard.h"
 
 namespace gan::train {
 namespace fs = std::filesystem;
@@ -67,6 +69,8 @@ bool resumable_difference(const std::string& key) {
                                "overlap",  // on and off give bitwise-equal results
                                "out",
                                "debug-trace",
+                               "tensorboard",
+                               "sample-weights",  // what is sampled, not what is trained
                                "eval-classifier",
                                "collective-timeout",
                                "deterministic"};
@@ -103,6 +107,8 @@ struct Trainer::State {
   dataio::Manifest manifest;
   std::unique_ptr<CheckpointStore> store;
   std::unique_ptr<MetricsSink> sink;
+  std::unique_ptr<TensorBoardWriter> tb;  // rank 0, unless --tensorboard false
+  std::unique_ptr<ModuleEma> ema;         // the generator's average, with --g-ema/--g-ema-kimg
   std::shared_ptr<spdlog::logger> log;
   int64_t start_step = 0, total_steps = 0, steps_per_epoch = 0;
   torch::Tensor fixed_z, eval_z, real_eval;
@@ -119,7 +125,21 @@ struct Trainer::State {
   std::map<std::string, std::string> digests() {
     std::map<std::string, std::string> d;
     for (auto& [name, m] : model->modules()) d[name] = dist::module_digest(*m);
+    if (ema) d[generator_name() + "_ema"] = ema->digest();
     return d;
+  }
+  // The module that makes images: G, or the one network of a model without a G (the VAE).
+  std::string generator_name() {
+    auto mods = model->modules();
+    for (auto& [name, m] : mods)
+      if (name == "G") return name;
+    return mods.front().first;
+  }
+  torch::nn::Module& generator() {
+    const std::string name = generator_name();
+    for (auto& [n, m] : model->modules())
+      if (n == name) return *m;
+    throw std::logic_error("no generator");
   }
 };
 
@@ -185,6 +205,9 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     for (auto& [name, m] : s.model->modules()) m->to(torch::Device(o.device));
   });
   for (auto& [name, m] : s.model->modules()) s.dp->broadcast_module(*m);
+  const EmaSchedule ema_schedule{o.g_ema, o.g_ema_kimg * 1000.0, o.g_ema_rampup};
+  if (ema_schedule.enabled())
+    s.ema = std::make_unique<ModuleEma>(s.generator(), ema_schedule, o.batch_size);
 
   s.store = std::make_unique<CheckpointStore>((fs::path(o.out) / "checkpoints").string(),
                                               o.keep_checkpoints);
@@ -198,7 +221,14 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     }
     if (!folder.empty()) {
       dist::all_or_none(world, [&] {
-        auto meta = s.store->load(folder, *s.model);
+        auto meta = s.store->load(folder, *s.model, [&](torch::serialize::InputArchive& ar) {
+          if (s.ema) s.ema->load(ar);
+        });
+        if (s.ema) {
+          auto it = meta.digests.find(s.generator_name() + "_ema");
+          if (it == meta.digests.end() || it->second != s.ema->digest())
+            throw CheckpointError(folder + ": the generator's average does not match its digest");
+        }
         auto then = dist::parse_config_lines(meta.config),
              now = dist::parse_config_lines(o.config_text);
         for (const auto& [k, v] : now)
@@ -262,6 +292,16 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   if (world.is_root()) {
     if (s.start_step > 0) MetricsSink::drop_after(o.out, s.start_step);
     s.sink = std::make_unique<MetricsSink>(o.out);
+    if (o.tensorboard) {
+      // The same steps as metrics.jsonl: a resumed run first drops what came after its
+      // checkpoint, then writes a new event file.
+      TensorBoardOptions to;
+      if (s.start_step > 0) to.resume_after_step = s.start_step;
+      s.tb = std::make_unique<TensorBoardWriter>((fs::path(o.out) / "tb").string(), to);
+      for (const auto& d : s.tb->trim().damaged) s.log->warn("TensorBoard file cut short: {}", d);
+      s.tb->add_text("config", 0, "```toml\n" + o.config_text + "```");
+      s.tb->flush();
+    }
     torch::Generator g = at::detail::createCPUGenerator(mo.seed + 0x5a17);
     s.fixed_z = s.model->noise(o.sample_count, g).to(torch::Device(o.device));
     int64_t n = std::min(o.eval_images, s.manifest.total);
@@ -289,13 +329,19 @@ int Trainer::run() {
   auto sample_and_eval = [&](int64_t step) {
     if (!s.world.is_root()) return;
     torch::NoGradGuard no_grad;
-    for (auto& [n, m] : modules) m->eval();
-    // Pictures and statistics are made on the host, whatever the device.
-    torch::Tensor fake = s.model->sample(s.fixed_z).to(torch::kCPU);
-    torch::Tensor more = s.model->sample(s.eval_z).to(torch::kCPU);
-    for (auto& [n, m] : modules) m->train();
+    torch::Tensor fake, more;
+    {
+      // With the generator's average unless asked for the raw weights; restored after.
+      ModuleEma::Applied average(o.sample_weights == "ema" ? s.ema.get() : nullptr);
+      for (auto& [n, m] : modules) m->eval();
+      // Pictures and statistics are made on the host, whatever the device.
+      fake = s.model->sample(s.fixed_z).to(torch::kCPU);
+      more = s.model->sample(s.eval_z).to(torch::kCPU);
+      for (auto& [n, m] : modules) m->train();
+    }
     int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(fake.size(0)))));
-    write_grid_png((fs::path(o.out) / "samples" / (step_name(step) + ".png")).string(), fake, cols);
+    const auto grid_path = (fs::path(o.out) / "samples" / (step_name(step) + ".png")).string();
+    write_grid_png(grid_path, fake, cols);
     auto d = eval::image_stats_distance(more, s.real_eval);
     nlohmann::json row{
         {"step", step}, {"histogram_l1", d.histogram_l1}, {"moment_rmse", d.moment_rmse}};
@@ -307,12 +353,24 @@ int Trainer::run() {
       fd_text = fmt::format(", FD {:.3f}", fd);
     }
     s.sink->write_eval(row.dump());
+    if (s.tb) {
+      std::vector<std::pair<std::string, double>> scalars;
+      for (auto& [k, v] : row.items())
+        if (k != "step") scalars.emplace_back("eval/" + k, v.get<double>());
+      s.tb->add_scalars(step, scalars);
+      s.tb->add_png_file("samples", step, grid_path);
+      s.tb->flush();
+    }
     s.log->info("eval step {}: histogram L1 {:.4f}, moment RMSE {:.4f}{}", step, d.histogram_l1,
                 d.moment_rmse, fd_text);
   };
   auto checkpoint = [&](int64_t step) {
     CheckpointMeta meta{step, step / s.steps_per_epoch, s.world.size(), o.config_text, s.digests()};
-    if (s.world.is_root()) s.log->info("checkpoint {}", s.store->save(meta, *s.model));
+    if (s.world.is_root())
+      s.log->info("checkpoint {}",
+                  s.store->save(meta, *s.model, [&](torch::serialize::OutputArchive& ar) {
+                    if (s.ema) s.ema->save(ar);
+                  }));
     dist::watchdog::Unwatched w;  // the others wait while rank 0 writes
     s.world.barrier();
   };
@@ -350,6 +408,7 @@ int Trainer::run() {
       m = s.model->train_step(batch);
       for (auto& [n, mod] : modules)
         if (!mod->buffers().empty()) s.dp->broadcast_buffers(*mod);
+      if (s.ema) s.ema->update((step + 1) * o.batch_size);
     }
 
     if (s.trace) {
@@ -399,6 +458,13 @@ int Trainer::run() {
       row.emplace_back("wall_s", seconds_since(run_start));
       if (s.world.is_root()) {
         s.sink->write(row);
+        if (s.tb) {  // the same numbers under stable tags: metrics/<column of metrics.jsonl>
+          std::vector<std::pair<std::string, double>> scalars;
+          for (const auto& [k, v] : row)
+            if (k != "step") scalars.emplace_back("metrics/" + k, v);
+          s.tb->add_scalars(done, scalars);
+          s.tb->flush();
+        }
         double rate = (done - s.start_step) / seconds_since(run_start);
         std::string losses;
         for (size_t i = 0; i < names.size(); ++i)
@@ -442,6 +508,7 @@ int Trainer::run() {
       for (auto& c : key) c = static_cast<char>(std::tolower(c));
       fin["digest_" + key] = d;
     }
+    if (s.tb) s.tb->close();  // its errors thrown here, before the run is declared done
     write_file_atomic((fs::path(o.out) / "final.json").string(), fin.dump(2) + "\n");
     s.log->info("done: {} steps in {:.1f} s", s.total_steps - s.start_step,
                 seconds_since(run_start));

@@ -68,8 +68,10 @@ for what in metrics samples; do
   mkdir -p "$mnt"
   mount -t tmpfs -o size=96k tmpfs "$mnt" || fail "mount 96k"
   mounts+=("$mnt")
-  if [ $what = metrics ]; then every=(--log-every 1 --sample-every 0); want='metrics\.(jsonl|csv)'
-  else every=(--log-every 50 --sample-every 2); want='(samples/step-[0-9]*\.png|eval\.jsonl)'; fi
+  # Whichever writer meets the full disk first ends the run: a log row, its TensorBoard record.
+  tb='|tb/events\.out\.tfevents\.[^:]*'
+  if [ $what = metrics ]; then every=(--log-every 1 --sample-every 0); want="(metrics\\.(jsonl|csv)$tb)"
+  else every=(--log-every 50 --sample-every 2); want="(samples/step-[0-9]*\\.png|eval\\.jsonl$tb)"; fi
   "$gan_dist" --data "$data" --batch-size 16 --g-width 16 --d-width 16 --steps 100000 \
     --checkpoint-every 0 --replica-check-every 0 "${every[@]}" --out "$mnt/run" \
     >"$work/$what.log" 2>&1

@@ -59,7 +59,76 @@ TEST(Errors, BadOptionsExit2AndWriteNothing) {
     EXPECT_EQ(r.code, 2) << c.name << "\n" << r.output;
     EXPECT_NE(r.output.find(c.says), std::string::npos) << c.name << "\n" << r.output;
     EXPECT_FALSE(fs::exists(out)) << c.name << " wrote " << out;
+    // gan_dist --check applies the same rules, for the world size it is told, without MPI.
+    // Whether a GPU is there is a property of the node that runs the job, not of the command:
+    // the CUDA flavour's check accepts --device cuda on a host without one.
+    if (std::string(c.name) == "cuda without a gpu" && gan::dist::built_with_cuda()) continue;
+    auto k = run(std::string(GAN_DIST_BIN) + " --check --world-size 2 " + c.args);
+    EXPECT_EQ(k.code, 2) << "--check: " << c.name << "\n" << k.output;
+    EXPECT_NE(k.output.find(c.says), std::string::npos) << "--check: " << c.name << "\n"
+                                                        << k.output;
+    EXPECT_EQ(k.output.find("ok\n"), std::string::npos) << "--check: " << c.name;
+    EXPECT_FALSE(fs::exists(out)) << "--check: " << c.name << " wrote " << out;
   }
+}
+
+// `gan_dist --check`: each rule on its own, the answer "ok", and what it does not do.
+TEST(Errors, CheckModeNamesTheRuleAndStartsNothing) {
+  auto out = fresh_dir("check_mode");
+  const std::string check = std::string(GAN_DIST_BIN) + " --check";
+  const std::string ok = " --data " + testdata() + " --out " + out + " --steps 5 --batch-size 16";
+  // A pml that does not exist makes any MPI_Init fail: the check must not call it.
+  auto r = run("OMPI_MCA_pml=no_such_pml " + check + " --world-size 4" + ok);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, "ok\n");
+  EXPECT_FALSE(fs::exists(out)) << "--check wrote " << out;
+
+  const BadCase cases[] = {
+      {"unknown model", " --world-size 2" + ok + " --model nosuch", "--model: nosuch not in"},
+      {"bad option value", " --world-size 2" + ok + " --lr abc", "--lr"},
+      {"missing data folder",
+       " --world-size 2 --data /nonexistent/fm --out " + out + " --steps 5 --batch-size 16",
+       "--data /nonexistent/fm: no such folder"},
+      // The world size it is told, not the one it runs in (one process).
+      {"batch not divisible by the world size", " --world-size 3" + ok,
+       "--batch-size 16 does not divide over 3 ranks"},
+      {"world size not positive", " --world-size 0" + ok, "--world-size"},
+  };
+  for (const auto& c : cases) {
+    auto k = run(check + c.args);
+    EXPECT_EQ(k.code, 2) << c.name << "\n" << k.output;
+    EXPECT_NE(k.output.find(c.says), std::string::npos) << c.name << "\n" << k.output;
+    EXPECT_EQ(k.output.find("ok\n"), std::string::npos) << c.name << "\n" << k.output;
+  }
+
+  // A folder without a manifest is bad data (3), as in a real run.
+  const auto empty = fresh_dir("check_mode_empty_data");
+  fs::create_directories(empty);
+  auto m = run(check + " --data " + empty + " --out " + out + " --steps 5");
+  EXPECT_EQ(m.code, 3) << m.output;
+  EXPECT_NE(m.output.find(empty + "/manifest.json: missing"), std::string::npos) << m.output;
+
+  // Paths that exist only on the cluster's nodes: every other rule still applies, and the
+  // answer says which paths were left out.
+  const std::string remote =
+      " --world-size 2 --no-path-check --data /cluster/only/fm --out " + out + " --steps 5";
+  auto p = run(check + remote + " --batch-size 16");
+  EXPECT_EQ(p.code, 0) << p.output;
+  EXPECT_NE(p.output.find("ok\n"), std::string::npos) << p.output;
+  EXPECT_NE(p.output.find("not checked here: --data /cluster/only/fm"), std::string::npos)
+      << p.output;
+  auto q = run(check + remote + " --batch-size 16 --model nosuch");
+  EXPECT_EQ(q.code, 2) << q.output;
+  EXPECT_NE(q.output.find("--model"), std::string::npos) << q.output;
+  auto b = run(check + remote + " --batch-size 15");
+  EXPECT_EQ(b.code, 2) << b.output;
+  EXPECT_NE(b.output.find("does not divide over 2 ranks"), std::string::npos) << b.output;
+
+  // The check's own options belong to --check: a real run refuses them.
+  auto w = run(gan_dist(1, "--world-size 2" + ok));
+  EXPECT_EQ(w.code, 2) << w.output;
+  EXPECT_NE(w.output.find("--world-size requires --check"), std::string::npos) << w.output;
+  EXPECT_FALSE(fs::exists(out)) << "a refused run wrote " << out;
 }
 
 TEST(Errors, ExistingRunIsNotOverwritten) {
@@ -72,6 +141,12 @@ TEST(Errors, ExistingRunIsNotOverwritten) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("--resume"), std::string::npos) << r.output;
   EXPECT_EQ(read_json(out + "/final.json")["digest_g"], digest);
+  // The check sees the same: refused without --resume, fine with it.
+  auto k = run(std::string(GAN_DIST_BIN) + " --check " + args);
+  EXPECT_EQ(k.code, 2) << k.output;
+  EXPECT_NE(k.output.find("already holds checkpoints"), std::string::npos) << k.output;
+  auto kr = run(std::string(GAN_DIST_BIN) + " --check " + args + " --resume");
+  EXPECT_EQ(kr.code, 0) << kr.output;
 }
 
 TEST(Errors, FlippedByteInAShardExit3NamingIt) {

@@ -170,3 +170,76 @@ TEST(Learning, DcganImprovesImageStatisticsOnFashionMnist) {
     EXPECT_TRUE(metrics.back().contains(key)) << key;
   EXPECT_EQ(metrics.back()["images_seen"], 200 * 64);
 }
+
+// TensorBoard's own reader (the project's .venv) sees every metrics.jsonl and eval.jsonl value
+// at its step, each sample grid as an image with the same pixels, and after a resume (which
+// ran past its checkpoint, as a preempted job does) no step twice.
+TEST(TensorBoard, ReaderSeesTheRunFolderAcrossAResume) {
+  auto out = fresh_dir("tensorboard");
+  const std::string args = "--model dcgan --data " + testdata() + " --out " + out +
+                           " --g-width 16 --d-width 16 --z-dim 32 --batch-size 16 --threads 1"
+                           " --seed 5 --log-every 2 --sample-every 4 --checkpoint-every 4";
+  auto a = run(gan_dist(2, args + " --steps 8"));
+  ASSERT_EQ(a.code, 0) << a.output;
+  auto b = run(gan_dist(2, args + " --steps 16 --resume"));
+  ASSERT_EQ(b.code, 0) << b.output;
+  // Without its last checkpoint, run b looks like a job that died after logging steps 14 and
+  // 16 and sampling at 16: the next resume starts at 12 and must drop those from tb/.
+  fs::remove_all(out + "/checkpoints/step-0000016");
+  auto c = run(gan_dist(2, args + " --steps 24 --resume"));
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_NE(c.output.find("resumed at step 12"), std::string::npos) << c.output;
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(out + "/tb"))
+    files += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_EQ(files, 3);  // one per run
+  const std::string reader = std::string(GAN_TB_PYTHON) + " " + GAN_TB_READER;
+  for (const auto& [file, prefix] : {std::pair{"metrics.jsonl", "metrics/"}, {"eval.jsonl", "eval/"}}) {
+    auto r = run(reader + " metrics " + out + "/" + file + " " + out + "/tb " + prefix);
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("values checked"), std::string::npos) << r.output;
+  }
+  auto s = run(reader + " samples " + out + "/samples " + out + "/tb samples");
+  EXPECT_EQ(s.code, 0) << s.output;
+  EXPECT_NE(s.output.find("7 sample grids checked"), std::string::npos) << s.output;
+}
+
+// The generator's moving average: the same on every rank, restored exactly on resume, and
+// what gan_eval samples by default (the raw weights on request give other images).
+TEST(Ema, SameOnEveryRankResumesExactlyAndIsWhatIsSampled) {
+  auto straight = fresh_dir("ema_straight"), split = fresh_dir("ema_split");
+  const std::string args = " --batch-size 16 --threads 1 --seed 6 --g-ema 0.9";
+  auto a = run(gan_dist(2, common(straight) + args + " --steps 16"));
+  ASSERT_EQ(a.code, 0) << a.output;
+  auto d = rank_digests(straight, 2);
+  EXPECT_NE(d[0].find("G_ema="), std::string::npos) << d[0];
+  EXPECT_EQ(d[0], d[1]);
+  auto b = run(gan_dist(2, common(split) + args + " --steps 8"));
+  ASSERT_EQ(b.code, 0) << b.output;
+  auto c = run(gan_dist(2, common(split) + args + " --steps 16 --resume"));
+  ASSERT_EQ(c.code, 0) << c.output;
+  auto fa = read_json(straight + "/final.json"), fc = read_json(split + "/final.json");
+  ASSERT_TRUE(fa.contains("digest_g_ema")) << fa.dump();
+  EXPECT_EQ(fa["digest_g_ema"], fc["digest_g_ema"]);
+  EXPECT_NE(fa["digest_g_ema"], fa["digest_g"]);
+  EXPECT_NE(read_json(split + "/checkpoints/step-0000008/meta.json")["digest_g_ema"],
+            fa["digest_g_ema"]);
+
+  auto sample = [&](const std::string& weights) {
+    const std::string file = straight + "/sample-" + weights + ".h5";
+    auto r = run(std::string(GAN_EVAL_BIN) + " sample --checkpoint " + straight +
+                 " --n 16 --seed 3 --weights " + weights + " --out " + file);
+    EXPECT_EQ(r.code, 0) << r.output;
+    return read_text(file);
+  };
+  const auto by_default = sample("auto"), ema = sample("ema"), raw = sample("raw");
+  EXPECT_EQ(by_default, ema);
+  EXPECT_NE(ema, raw);
+  // Insisting on an average that a run did not keep is a usage error.
+  auto no_ema = fresh_dir("ema_none");
+  ASSERT_EQ(run(gan_dist(1, common(no_ema) + " --batch-size 16 --steps 2")).code, 0);
+  auto r = run(std::string(GAN_EVAL_BIN) + " sample --checkpoint " + no_ema +
+               " --n 4 --weights ema --out " + no_ema + "/x.h5");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("trained without --g-ema"), std::string::npos) << r.output;
+}

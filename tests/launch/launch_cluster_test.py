@@ -3,7 +3,8 @@
 on local mpirun, and on two network-namespace hosts. One case per invocation:
 
     launch_cluster_test.py CASE      (CASE: prep, local, complete, complete_mpirun, sweep,
-                                      requeue, kill_restart, bad_input, two_hosts)
+                                      requeue, kill_restart, bad_input, two_hosts,
+                                      check_local, check_slurm)
 
 Environment: GAN_LAUNCH_BIN, GAN_DIST_BIN, GAN_PREP_BIN, GAN_LAUNCH_SCRIPTS (repo scripts/),
 GAN_LAUNCH_TEST_WORK (scratch folder), SLURM_CONF (from scripts/slurm-local.sh),
@@ -216,12 +217,19 @@ def case_local():
     check(rc == 0, f"gan_launch local exit {rc}: {err[-3000:]}")
     check("mpirun -np 2" in err, "gan_launch local did not report its mpirun line")
     assert_trained(out, 8, 2)
-    # gan_launch becomes mpirun: gan_dist's own exit code (2 usage or 3 data) comes back
+    # Missing data: gan_dist --check refuses the command before mpirun starts.
     bad = fresh_dir("local-bad-data")
     args = dist_args(2)
     args[args.index("--data") + 1] = os.path.join(WORK, "no-such-data")
     rc, so, err = run([LAUNCH, "local", "-n", "2", "--"] + args + ["--out", bad], timeout=120)
-    check(rc in (2, 3), f"missing data: gan_launch local exit {rc}, expected gan_dist's 2 or 3")
+    check(rc == 2, f"missing data: gan_launch local exit {rc}, expected 2 from the check: {err}")
+    check("no-such-data: no such folder" in err, f"missing data: message does not name --data: {err}")
+    check("mpirun -np 2" not in err, "missing data: mpirun was started anyway")
+    # Unchecked (--no-check), gan_launch becomes mpirun: gan_dist's own exit code comes back.
+    rc, so, err = run([LAUNCH, "local", "-n", "2", "--no-check", "--"] + args + ["--out", bad],
+                      timeout=120)
+    check(rc == 2, f"missing data, --no-check: gan_launch local exit {rc}, expected gan_dist's 2")
+    check("NOT checked" in err and "mpirun -np 2" in err, f"--no-check: no warning or no mpirun: {err}")
     check(not os.path.exists(os.path.join(bad, "final.json")), "a run without data wrote final.json")
 
 
@@ -454,6 +462,160 @@ def case_bad_input():
     finally:
         if mounted:
             run(["umount", ro])
+
+
+# ---- gan_dist --check before anything starts ---------------------------------------------
+
+def path_env():
+    """The environment with the real gan_dist first in PATH, so a command can say `gan_dist`
+    the way a user types it."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(os.path.abspath(GAN_DIST)) + ":" + env.get("PATH", "")
+    return env
+
+
+def unrunnable_gan_dist():
+    """A gan_dist that cannot start on this host (its interpreter is missing), as a binary
+    without its libraries behaves on a login node."""
+    d = fresh_dir("unrunnable-bin")
+    os.makedirs(d)
+    exe = os.path.join(d, "gan_dist")
+    with open(exe, "w") as f:
+        f.write("#!/nonexistent/interpreter\n")
+    os.chmod(exe, 0o755)
+    return exe
+
+
+def refused(name, argv, code, wants, env=None):
+    rc, out, err = run(argv, env=env)
+    check(rc == code, f"{name}: exit {rc}, expected {code} (stderr: {err.strip()})")
+    for w in wants:
+        check(w in err, f"{name}: message does not name '{w}':\n{err.strip()}")
+    log(f"ok: {name}: {err.strip()}")
+    return out, err
+
+
+def case_check_local():
+    """local and hosts: every command is checked by gan_dist --check before mpirun starts."""
+    need_gan_dist()
+    env = path_env()
+    out_dir = fresh_dir("check-local")
+    issue = ["gan_dist", "--model", "nosuch", "--data", "/nonexistent", "--batch-size", "7"]
+    so, _ = refused("issue's command, local", [LAUNCH, "local", "-n", "2", "--dry-run", "--"] + issue,
+                    2, ["refused the command", "--model: nosuch not in"], env)
+    check("mpirun" not in so, f"a refused dry run printed its mpirun line: {so}")
+    base = ["gan_dist", "--model", "dcgan", "--data", DATA, "--out", out_dir, "--steps", "2",
+            "--batch-size", "16"]
+    local = [LAUNCH, "local", "-n", "2", "--dry-run", "--"]
+    refused("bad option value", local + base + ["--lr", "abc"], 2, ["--lr"], env)
+    refused("batch over the ranks", local + base[:-1] + ["7"], 2,
+            ["--batch-size 7 does not divide over 2 ranks"], env)
+    data_arg = base.index("--data") + 1
+    refused("missing data folder", local + base[:data_arg] + ["/nonexistent/fm"] + base[data_arg + 1:],
+            2, ["--data /nonexistent/fm: no such folder"], env)
+    empty = fresh_dir("check-local-empty-data")
+    os.makedirs(empty)
+    refused("folder without a manifest", local + base[:data_arg] + [empty] + base[data_arg + 1:],
+            3, [os.path.join(empty, "manifest.json") + ": missing"], env)
+    rc, so, err = run(local + base, env=env)
+    check(rc == 0 and "mpirun -np 2" in so, f"a valid command: exit {rc}, printed {so!r}: {err}")
+    check(not os.path.exists(out_dir), "the check or the dry run created --out")
+
+    # hosts: the world size is -n; paths that exist only on the other hosts need --no-path-check.
+    hostfile = os.path.join(WORK, "check-hostfile")
+    with open(hostfile, "w") as f:
+        f.write("localhost slots=4\n")
+    hosts = [LAUNCH, "hosts", "--hostfile", hostfile, "-n", "4", "--no-probe", "--dry-run"]
+    refused("hosts: batch over the ranks", hosts + ["--"] + base[:-1] + ["18"], 2,
+            ["--batch-size 18 does not divide over 4 ranks"], env)
+    remote = base[:data_arg] + ["/cluster/only/fm"] + base[data_arg + 1:]
+    refused("hosts: remote data without --no-path-check", hosts + ["--"] + remote, 2,
+            ["--data /cluster/only/fm: no such folder"], env)
+    rc, so, err = run(hosts + ["--no-path-check", "--"] + remote, env=env)
+    check(rc == 0 and "mpirun" in so, f"hosts --no-path-check: exit {rc}: {err}")
+    check("not checked here: --data /cluster/only/fm" in err,
+          f"hosts --no-path-check does not say what it left unchecked: {err}")
+    refused("hosts: --no-path-check keeps the other rules", hosts + ["--no-path-check", "--"] + remote
+            + ["--model", "nosuch"], 2, ["--model: nosuch not in"], env)
+
+    # A gan_dist that cannot run here: not a verdict on the command (exit 4), --no-check named.
+    broken = unrunnable_gan_dist()
+    refused("gan_dist cannot run here", local + [broken] + base[1:], 4,
+            ["cannot check the command", "--no-check"], env)
+    rc, so, err = run([LAUNCH, "local", "-n", "2", "--dry-run", "--no-check", "--", broken] + base[1:], env=env)
+    check(rc == 0 and "NOT checked" in err and broken in so, f"--no-check dry run: exit {rc}: {err}")
+
+
+def case_check_slurm():
+    """slurm: the issue's command, each rule, and --no-path-check; nothing written or queued."""
+    need_slurm()
+    need_gan_dist()
+    env = path_env()
+    before = known_jobs()
+    run_dir = fresh_dir("check-slurm")
+    slurm = [LAUNCH, "slurm", "--nodes", "1", "--ntasks-per-node", "2", "--run-dir", run_dir]
+    issue = ["--sweep", "lr=0.0001,abc", "--", "gan_dist", "--model", "nosuch", "--data",
+             "/nonexistent", "--batch-size", "7"]
+    for mode in (["--dry-run"], []):  # a dry run, then a real submission
+        refused(f"issue's command {mode}", slurm + mode + issue, 2,
+                ["refused 2 of 2 task(s)", "task 0 (lr=0.0001): --model: nosuch not in",
+                 "task 1 (lr=abc): --model: nosuch not in"], env)
+        check(not os.path.exists(run_dir), f"a refused command left {run_dir} behind")
+
+    base = ["gan_dist", "--model", "dcgan", "--data", DATA, "--steps", "2", "--batch-size", "16"]
+    _, err = refused("only the bad sweep point", slurm + ["--dry-run", "--sweep", "lr=0.0001,abc", "--"]
+                     + base, 2, ["refused 1 of 2 task(s)", "task 1 (lr=abc): --lr"], env)
+    check("task 0" not in err, f"a good sweep point was named: {err}")
+    # The world size is --nodes x --ntasks-per-node: a batch of 7 suits one rank, not two.
+    odd = base[:-1] + ["7"]
+    refused("batch over nodes x ranks per node", slurm + ["--dry-run", "--"] + odd, 2,
+            ["--batch-size 7 does not divide over 2 ranks"], env)
+    one_dir = fresh_dir("check-slurm-one-rank")
+    rc, so, err = run([LAUNCH, "slurm", "--nodes", "1", "--ntasks-per-node", "1", "--run-dir", one_dir,
+                       "--dry-run", "--"] + odd, env=env)
+    check(rc == 0 and os.path.exists(os.path.join(one_dir, "job.sbatch")),
+          f"batch 7 on one rank: exit {rc}: {err}")
+    refused("missing data folder", slurm + ["--dry-run", "--"] + base[:4] + ["/nonexistent/fm"] + base[5:],
+            2, ["--data /nonexistent/fm: no such folder"], env)
+    check(not os.path.exists(run_dir), f"a refused command left {run_dir} behind")
+    # An existing run folder is left as it was: no script, no task folders.
+    os.makedirs(run_dir)
+    open(os.path.join(run_dir, "keep"), "w").close()
+    refused("existing run folder", slurm + ["--dry-run", "--sweep", "lr=0.0001,abc", "--"] + base,
+            2, ["task 1 (lr=abc)"], env)
+    check(sorted(os.listdir(run_dir)) == ["keep"], f"a refused command wrote into {run_dir}: {os.listdir(run_dir)}")
+
+    # A valid sweep still dry-runs: script and task folders, nothing queued.
+    ok_dir = fresh_dir("check-slurm-ok")
+    rc, so, err = run([LAUNCH, "slurm", "--nodes", "1", "--ntasks-per-node", "2", "--run-dir", ok_dir,
+                       "--dry-run", "--sweep", "lr=0.0001,0.0002", "--"] + base, env=env)
+    check(rc == 0, f"a valid sweep: exit {rc}: {err}")
+    check(os.path.exists(os.path.join(ok_dir, "job.sbatch")), "a valid sweep wrote no script")
+    check(os.path.isdir(os.path.join(ok_dir, "task-001")), "a valid sweep made no task folders")
+
+    # Paths that exist only on the nodes: --no-path-check checks the rest and says what it left out.
+    remote_dir = fresh_dir("check-slurm-remote")
+    remote = base[:4] + ["/cluster/only/fm"] + base[5:]
+    rc, so, err = run([LAUNCH, "slurm", "--nodes", "1", "--ntasks-per-node", "2", "--run-dir", remote_dir,
+                       "--dry-run", "--no-path-check", "--sweep", "seed=1,2", "--"] + remote, env=env)
+    check(rc == 0, f"--no-path-check: exit {rc}: {err}")
+    check("not checked here: --data /cluster/only/fm" in err, f"--no-path-check says nothing: {err}")
+    script = open(os.path.join(remote_dir, "job.sbatch")).read()
+    check("/cluster/only/fm" in script, "the script lacks the remote data path")
+    refused("--no-path-check keeps the other rules", [LAUNCH, "slurm", "--nodes", "1", "--ntasks-per-node",
+            "2", "--run-dir", fresh_dir("check-slurm-remote-bad"), "--dry-run", "--no-path-check",
+            "--sweep", "seed=1,abc", "--"] + remote, 2, ["task 1 (seed=abc): Could not convert: --seed = abc"], env)
+
+    # gan_dist that cannot run on the submit host: exit 4 naming --no-check, nothing written.
+    broken = unrunnable_gan_dist()
+    broken_dir = fresh_dir("check-slurm-broken")
+    refused("gan_dist cannot run here", [LAUNCH, "slurm", "--nodes", "1", "--run-dir", broken_dir,
+            "--dry-run", "--", broken, "--model", "dcgan"], 4, ["--no-check"], env)
+    check(not os.path.exists(broken_dir), f"{broken_dir} was left behind")
+
+    # Jobs of earlier tests may leave slurmctld's memory meanwhile (MinJobAge): only new ids count.
+    new = known_jobs() - before
+    check(not new, f"new jobs appeared: {sorted(new)}")
 
 
 def in_queue_any(jobs):

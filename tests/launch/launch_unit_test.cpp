@@ -166,6 +166,148 @@ TEST(Command, MustBeGanDist) {
       std::string::npos);
 }
 
+TEST(Check, PutsTheCheckOptionsBeforeTheCommandsOwn) {
+  EXPECT_EQ(check_argv({"/x/gan_dist", "--model", "dcgan"}, 4, true),
+            (std::vector<std::string>{"/x/gan_dist", "--check", "--world-size", "4", "--model",
+                                      "dcgan"}));
+  EXPECT_EQ(
+      check_argv({"/x/gan_dist"}, 1, false),
+      (std::vector<std::string>{"/x/gan_dist", "--check", "--world-size", "1", "--no-path-check"}));
+}
+
+TEST(Check, SlurmTasksAreTheCommandsTheJobScriptRuns) {
+  auto dir = temp_dir("check-tasks");
+  SlurmOptions o;
+  o.run_dir = dir.string();
+  o.sweeps = {parse_sweep("lr=0.1,abc")};
+  // task 1 holds a checkpoint: the script passes --resume there, so the check must too.
+  fs::create_directories(dir / "task-001" / "checkpoints" / "step-0000005");
+  const std::vector<std::string> cmd{"/x/gan_dist", "--model", "dcgan"};
+  auto t = slurm_check_tasks(o, cmd, expand_sweeps(o.sweeps));
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].label, "task 0 (lr=0.1)");
+  EXPECT_EQ(t[1].label, "task 1 (lr=abc)");
+  EXPECT_EQ(t[0].command, (std::vector<std::string>{"/x/gan_dist", "--model", "dcgan", "--out",
+                                                    (dir / "task-000").string(), "--lr", "0.1"}));
+  EXPECT_EQ(t[1].command,
+            (std::vector<std::string>{"/x/gan_dist", "--model", "dcgan", "--out",
+                                      (dir / "task-001").string(), "--lr", "abc", "--resume"}));
+  o.sweeps.clear();
+  t = slurm_check_tasks(o, cmd, expand_sweeps(o.sweeps));
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].label, "");
+  EXPECT_EQ(t[0].command.back(), dir.string());  // a plain job trains in the run folder
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// A stand-in for gan_dist: records its arguments, refuses `--lr abc` (2) and `--data /gone`
+// (3) the way gan_dist words it, and otherwise warns and answers ok.
+fs::path fake_gan_dist(const fs::path& dir, const std::string& body = "") {
+  fs::create_directories(dir);
+  const fs::path exe = dir / "gan_dist";
+  static const char* const standin = R"SH(#!/bin/sh
+echo "$*" >>"$(dirname "$0")/calls"
+case " $* " in
+  *' --lr abc '*) echo 'gan_dist: error: --lr: abc is not a number' >&2; exit 2 ;;
+  *' --data /gone '*) echo 'gan_dist: error: /gone/manifest.json: missing' >&2; exit 3 ;;
+esac
+echo 'gan_dist: warning: a warning' >&2
+echo ok
+)SH";
+  std::ofstream(exe) << (body.empty() ? standin : body);
+  fs::permissions(exe, fs::perms::owner_all);
+  return exe;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The message and exit code of what check_with_gan_dist throws ("" and 0: nothing thrown).
+std::pair<std::string, int> check_outcome(const std::vector<CheckTask>& tasks,
+                                          const CommandCheck& opt) {
+  try {
+    check_with_gan_dist(tasks, opt);
+  } catch (const gan::Error& e) {
+    return {e.what(), e.code()};
+  }
+  return {"", 0};
+}
+
+}  // namespace
+
+TEST(Check, AsksGanDistForEveryTaskAndNamesTheRefusedOnes) {
+  auto dir = temp_dir("check-fake");
+  auto exe = fake_gan_dist(dir / "bin").string();
+  CommandCheck opt;
+  opt.world_size = 4;
+  opt.parallel = 2;
+  std::vector<CheckTask> tasks{{"task 0 (lr=0.1)", {exe, "--lr", "0.1"}},
+                               {"task 1 (lr=abc)", {exe, "--lr", "abc"}},
+                               {"task 2 (lr=0.2)", {exe, "--lr", "0.2"}}};
+  auto [msg, code] = check_outcome(tasks, opt);
+  EXPECT_EQ(code, gan::kExitUsage);
+  EXPECT_NE(msg.find("refused 1 of 3 task(s)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("task 1 (lr=abc): --lr: abc is not a number"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("task 0"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("task 2"), std::string::npos) << msg;
+  // Every task was asked, each with the world size the run will have.
+  auto calls = read_all(dir / "bin" / "calls");
+  EXPECT_NE(calls.find("--check --world-size 4 --lr 0.1\n"), std::string::npos) << calls;
+  EXPECT_NE(calls.find("--check --world-size 4 --lr abc\n"), std::string::npos) << calls;
+  EXPECT_NE(calls.find("--check --world-size 4 --lr 0.2\n"), std::string::npos) << calls;
+
+  // Bad data keeps gan_dist's own code; the only command is named as such.
+  std::tie(msg, code) = check_outcome({{"", {exe, "--data", "/gone"}}}, opt);
+  EXPECT_EQ(code, gan::kExitData);
+  EXPECT_NE(msg.find("refused the command (nothing was started): /gone/manifest.json"),
+            std::string::npos)
+      << msg;
+
+  // Accepted: nothing thrown. Paths left out travel to gan_dist as --no-path-check.
+  opt.check_paths = false;
+  std::tie(msg, code) = check_outcome({tasks[0], tasks[2]}, opt);
+  EXPECT_EQ(code, 0) << msg;
+  EXPECT_NE(read_all(dir / "bin" / "calls").find("--world-size 4 --no-path-check --lr 0.2\n"),
+            std::string::npos);
+
+  // --no-check: gan_dist is not asked at all.
+  opt.skip = true;
+  const auto before = read_all(dir / "bin" / "calls");
+  std::tie(msg, code) = check_outcome(tasks, opt);
+  EXPECT_EQ(code, 0) << msg;
+  EXPECT_EQ(read_all(dir / "bin" / "calls"), before);
+  fs::remove_all(dir);
+}
+
+TEST(Check, AGanDistThatCannotAnswerIsNotTakenForARefusal) {
+  auto dir = temp_dir("check-broken");
+  CommandCheck opt;
+  // Cannot start on this host (a missing interpreter stands for missing libraries): exit 4,
+  // pointing at --no-check.
+  auto exe = fake_gan_dist(dir / "a", "#!/nonexistent/interpreter\n").string();
+  auto [msg, code] = check_outcome({{"", {exe, "--model", "dcgan"}}}, opt);
+  EXPECT_EQ(code, gan::kExitDist) << msg;
+  EXPECT_NE(msg.find("cannot start " + exe + ": No such file"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--no-check"), std::string::npos) << msg;
+  // Exit 0 without the answer "ok": not a gan_dist check.
+  exe = fake_gan_dist(dir / "b", "#!/bin/sh\necho training...\n").string();
+  std::tie(msg, code) = check_outcome({{"", {exe}}}, opt);
+  EXPECT_EQ(code, gan::kExitDist) << msg;
+  // A gan_dist from before --check rejects the option itself.
+  exe = fake_gan_dist(dir / "c",
+                      "#!/bin/sh\necho 'gan_dist: error: The following arguments were not "
+                      "expected: 2 --world-size --check' >&2\nexit 2\n")
+            .string();
+  std::tie(msg, code) = check_outcome({{"", {exe}}}, opt);
+  EXPECT_EQ(code, gan::kExitDist) << msg;
+  EXPECT_NE(msg.find("does not know --check"), std::string::npos) << msg;
+  fs::remove_all(dir);
+}
+
 TEST(Local, BindsToCoresOnlyWhenTheyAreEnough) {
   LocalOptions o;
   o.cpus = 4;

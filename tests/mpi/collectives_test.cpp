@@ -120,14 +120,20 @@ TEST(DataParallel, BackwardAndSyncGiveTheMeanOfEachRanksGradient) {
 }
 
 // With background progress on, an all-reduce in flight completes while its caller does
-// something else (here: sleeps, as a CPU does while a GPU computes), with no MPI call from it.
+// something else (here: waits, as a CPU does while a GPU computes), with no MPI call from it.
 // Without the progress thread this fails: Open MPI moves the all-reduce only inside MPI calls.
+// The caller first waits for the result to appear in the buffer (read without an MPI call; a
+// loaded machine may take long, 60 s is only a bound), then gives the progress thread half a
+// second to finish the request's last bookkeeping, which leaves no trace outside MPI.
 TEST(MpiCommunicator, BackgroundProgressCompletesAnAllreduceWhileTheCallerSleeps) {
   dist::MpiCommunicator comm(*g_world);
   auto t = torch::ones({1 << 20});  // 4 MB: several rounds, about a millisecond here
   g_world->barrier();
   comm.background_progress(true);
   auto work = comm.allreduce_sum_async(t);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!t.eq(g_world->size()).all().item<bool>() && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   comm.background_progress(false);
   bool done = work->test();  // one MPI_Test: not enough to run a whole all-reduce
