@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "core/errors.h"
 
@@ -27,6 +29,18 @@ class GzFile {
       }
       p += got;
       n -= static_cast<size_t>(got);
+    }
+  }
+  // Reads n bytes into out. The size comes from the header, so the buffer grows with the data
+  // that actually arrives (geometrically, by resize): a header claiming more than the file
+  // holds ends as "truncated", not as an allocation of what it claims.
+  void read_claimed(std::vector<uint8_t>* out, size_t n) {
+    constexpr size_t kStep = size_t{1} << 20;
+    out->clear();
+    while (out->size() < n) {
+      const size_t have = out->size(), take = std::min(kStep, n - have);
+      out->resize(have + take);
+      read(out->data() + have, take);
     }
   }
   uint32_t be32() {
@@ -59,8 +73,7 @@ IdxImages read_idx_images(const std::string& path) {
   if (out.rows <= 0 || out.cols <= 0 || out.rows > 4096 || out.cols > 4096)
     throw DataError(path + ": implausible image size " + std::to_string(out.rows) + "x" +
                     std::to_string(out.cols));
-  out.pixels.resize(static_cast<size_t>(out.count * out.rows * out.cols));
-  f.read(out.pixels.data(), out.pixels.size());
+  f.read_claimed(&out.pixels, static_cast<size_t>(out.count * out.rows * out.cols));
   if (!f.at_end())
     throw DataError(path + ": trailing bytes after " + std::to_string(out.count) + " images");
   return out;
@@ -73,8 +86,8 @@ std::vector<int64_t> read_idx_labels(const std::string& path) {
     throw DataError(path + ": not an IDX label file (magic " + std::to_string(magic) +
                     ", expected 2049)");
   uint32_t n = f.be32();
-  std::vector<uint8_t> raw(n);
-  f.read(raw.data(), n);
+  std::vector<uint8_t> raw;
+  f.read_claimed(&raw, n);
   if (!f.at_end())
     throw DataError(path + ": trailing bytes after " + std::to_string(n) + " labels");
   return std::vector<int64_t>(raw.begin(), raw.end());

@@ -26,8 +26,12 @@ class BlockReader {
     int64_t first = 0;
     for (const auto& s : m.shards) {
       readers_.push_back(std::make_unique<ShardReader>((fs::path(dir) / s.name).string()));
-      if (readers_.back()->count() != s.count || !(readers_.back()->shape() == m.shape))
-        throw DataError(s.name + ": does not match manifest.json (count or shape)");
+      // The block buffers are sized from the manifest: the shard must agree with it, labels
+      // included (HDF5 writes a shard's own label width into them).
+      const ShardReader& r = *readers_.back();
+      if (r.count() != s.count || !(r.shape() == m.shape) ||
+          (m.label_dims > 0 && r.label_dims() != m.label_dims))
+        throw DataError(s.name + ": does not match manifest.json (count, shape or labels)");
       starts_.push_back(first);
       first += s.count;
     }

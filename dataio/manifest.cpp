@@ -19,6 +19,26 @@ using nlohmann::json;
 
 namespace {
 
+// HDF5 refuses chunks over 4 GiB, so no shard of ours can hold a block (chunk) larger than that.
+constexpr int64_t kMaxChunkBytes = int64_t{1} << 32;
+constexpr int64_t kMaxSide = int64_t{1} << 20;  // per dimension of an image; keeps bytes() exact
+
+// nlohmann turns a JSON float into an integer with a plain cast, undefined when it does not fit
+// (1e21 into int64_t): integer fields must be JSON integers.
+int64_t integer(const json& v, const std::string& path) {
+  if (!v.is_number_integer())
+    throw DataError(path + ": expected an integer, found " +
+                    (v.is_number() ? v.dump() : std::string(v.type_name())));
+  return v.get<int64_t>();
+}
+
+std::vector<int64_t> integers(const json& v, const std::string& path) {
+  if (!v.is_array()) throw DataError(path + ": expected a list of integers");
+  std::vector<int64_t> out;
+  for (const auto& x : v) out.push_back(integer(x, path));
+  return out;
+}
+
 std::string shard_name(size_t index) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "shard-%05zu.h5", index);
@@ -35,20 +55,29 @@ Manifest Manifest::load(const std::string& dir) {
   Manifest m;
   try {
     json j = json::parse(in);
-    m.format_version = j.at("format_version").get<int>();
-    if (m.format_version != kShardFormatVersion)
-      throw DataError(path + ": format_version " + std::to_string(m.format_version) +
+    const int64_t version = integer(j.at("format_version"), path);
+    if (version != kShardFormatVersion)
+      throw DataError(path + ": format_version " + std::to_string(version) +
                       " is not supported (expected " + std::to_string(kShardFormatVersion) + ")");
-    auto shape = j.at("image_shape").get<std::vector<int64_t>>();
+    auto shape = integers(j.at("image_shape"), path);
     if (shape.size() != 3) throw DataError(path + ": image_shape must be [H, W, C]");
+    for (int64_t v : shape)
+      if (v < 1 || v > kMaxSide) throw DataError(path + ": implausible image_shape");
     m.shape = {shape[0], shape[1], shape[2]};
-    m.label_dims = j.value("label_dims", int64_t{0});
-    m.num_classes = j.value("num_classes", int64_t{0});
-    m.chunk_images = j.at("chunk_images").get<int64_t>();
-    m.total = j.at("total").get<int64_t>();
+    m.label_dims = j.contains("label_dims") ? integer(j["label_dims"], path) : 0;
+    m.num_classes = j.contains("num_classes") ? integer(j["num_classes"], path) : 0;
+    if (m.label_dims < 0 || m.num_classes < 0)
+      throw DataError(path + ": label_dims and num_classes cannot be negative");
+    m.chunk_images = integer(j.at("chunk_images"), path);
+    // The readers step through shards by chunk_images and allocate one chunk at a time.
+    if (m.chunk_images < 1 || m.chunk_images > kMaxChunkBytes / m.shape.bytes())
+      throw DataError(path + ": chunk_images " + std::to_string(m.chunk_images) +
+                      " is not a possible HDF5 chunk of " + std::to_string(m.shape.bytes()) +
+                      "-byte images");
+    m.total = integer(j.at("total"), path);
     const auto& r = j.at("recipe");
     m.recipe.source = r.at("source").get<std::string>();
-    auto box = r.at("crop_box").get<std::vector<int64_t>>();
+    auto box = integers(r.at("crop_box"), path);
     for (size_t i = 0; i < 4 && i < box.size(); ++i) m.recipe.crop_box[i] = box[i];
     m.recipe.filter = r.at("filter").get<std::string>();
     m.label_names = j.value("label_names", std::vector<std::string>{});
@@ -56,10 +85,13 @@ Manifest Manifest::load(const std::string& dir) {
     m.std = j.at("std").get<std::vector<double>>();
     int64_t sum = 0;
     for (const auto& s : j.at("shards")) {
-      ShardEntry e{s.at("name").get<std::string>(), s.at("count").get<int64_t>(),
+      ShardEntry e{s.at("name").get<std::string>(), integer(s.at("count"), path),
                    s.at("sha256").get<std::string>()};
       if (e.name.find('/') != std::string::npos || e.count <= 0)
         throw DataError(path + ": bad shard entry " + e.name);
+      if (e.count > m.total - sum)  // checked before adding: the sum cannot overflow
+        throw DataError(path + ": shard counts add up to more than total " +
+                        std::to_string(m.total));
       sum += e.count;
       m.shards.push_back(e);
     }
@@ -188,8 +220,13 @@ std::vector<VerifyProblem> verify_shards(const std::string& dir, const Manifest&
                                         " images, manifest says " + std::to_string(e.count)});
       else if (!(r.shape() == m.shape))
         problems.push_back({e.name, "image shape differs from the manifest"});
+      else if (m.label_dims > 0 && r.label_dims() != m.label_dims)
+        problems.push_back({e.name, "holds " + std::to_string(r.label_dims()) +
+                                        " labels per image, manifest says " +
+                                        std::to_string(m.label_dims)});
       else if (read_all) {
-        std::vector<uint8_t> buf(static_cast<size_t>(m.shape.bytes() * m.chunk_images));
+        const int64_t block = std::min(m.chunk_images, r.count());
+        std::vector<uint8_t> buf(static_cast<size_t>(m.shape.bytes() * block));
         for (int64_t s = 0; s < r.count(); s += m.chunk_images) {
           int64_t n = std::min(m.chunk_images, r.count() - s);
           r.read_images(s, n, buf.data());

@@ -4,7 +4,9 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <vector>
 
 #include "core/checked_io.h"
@@ -107,6 +109,26 @@ void read_rows(hid_t ds, hid_t mem_type, void* dst, int64_t start, int64_t n,
                     std::to_string(start + n) + " failed (corrupt shard?)");
 }
 
+// True when the dataset stores integers of one of `sizes` bytes and this signedness. The
+// reader only accepts the types gan_prep writes (and integer labels of the usual widths):
+// HDF5's conversion from odd types (a 38-byte integer, say) reads out of bounds.
+bool integer_type(hid_t ds, std::initializer_list<size_t> sizes, H5T_sign_t sign) {
+  hid_t t = H5Dget_type(ds);
+  if (t < 0) return false;
+  const size_t size = H5Tget_size(t);
+  const bool ok = H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == sign &&
+                  std::find(sizes.begin(), sizes.end(), size) != sizes.end();
+  H5Tclose(t);
+  return ok;
+}
+
+void close_ids(int64_t* labels, int64_t* images, int64_t* file) {
+  if (*labels >= 0) H5Dclose(*labels);
+  if (*images >= 0) H5Dclose(*images);
+  if (*file >= 0) H5Fclose(*file);
+  *labels = *images = *file = -1;
+}
+
 }  // namespace
 
 ShardWriter::ShardWriter(std::string path, ImageShape shape, int64_t label_dims,
@@ -174,11 +196,20 @@ void ShardWriter::close() {
 }
 
 ShardReader::ShardReader(const std::string& path) : path_(path) {
+  // No destructor runs when a constructor throws: a refused shard must close what it opened,
+  // or HDF5 keeps the file open (and serves its cached metadata to the next open of the path).
+  struct CloseOnThrow {
+    ShardReader* r;
+    ~CloseOnThrow() {
+      if (r) close_ids(&r->labels_, &r->images_, &r->file_);
+    }
+  } guard{this};
   if (::access(path.c_str(), R_OK) != 0) throw DataError(path + ": missing or unreadable");
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file_ < 0) throw DataError(path + ": not a readable HDF5 file (corrupt shard?)");
   images_ = H5Dopen2(file_, "images", H5P_DEFAULT);
   if (images_ < 0) throw DataError(path + ": no `images` dataset");
+  if (!integer_type(images_, {1}, H5T_SGN_NONE)) throw DataError(path + ": `images` is not uint8");
   hid_t space = H5Dget_space(images_);
   hsize_t dims[4] = {0, 0, 0, 0};
   int rank = H5Sget_simple_extent_ndims(space);
@@ -194,6 +225,9 @@ ShardReader::ShardReader(const std::string& path) : path_(path) {
   chunk_images_ = chunk[0] > 0 ? static_cast<int64_t>(chunk[0]) : count_;
   if (H5Lexists(file_, "labels", H5P_DEFAULT) > 0) {
     labels_ = H5Dopen2(file_, "labels", H5P_DEFAULT);
+    if (!integer_type(labels_, {1, 2, 4, 8}, H5T_SGN_2) &&
+        !integer_type(labels_, {1, 2, 4}, H5T_SGN_NONE))
+      throw DataError(path + ": `labels` are not integers");
     hid_t ls = H5Dget_space(labels_);
     hsize_t ld[2] = {0, 0};
     int lr = H5Sget_simple_extent_ndims(ls);
@@ -203,13 +237,10 @@ ShardReader::ShardReader(const std::string& path) : path_(path) {
       throw DataError(path + ": `labels` does not match `images`");
     label_dims_ = lr == 1 ? 1 : static_cast<int64_t>(ld[1]);
   }
+  guard.r = nullptr;
 }
 
-ShardReader::~ShardReader() {
-  if (labels_ >= 0) H5Dclose(labels_);
-  if (images_ >= 0) H5Dclose(images_);
-  if (file_ >= 0) H5Fclose(file_);
-}
+ShardReader::~ShardReader() { close_ids(&labels_, &images_, &file_); }
 
 void ShardReader::read_images(int64_t start, int64_t n, uint8_t* dst) const {
   read_rows(images_, H5T_NATIVE_UINT8, dst, start, n, path_);

@@ -35,7 +35,9 @@ std::string first_line(const fs::path& path) {
 // Maps the job script's own state line to a Slurm-like word.
 std::string state_from_files(const nlohmann::json& out) {
   if (!out["final"].is_null()) return "COMPLETED";
-  std::string script = out.value("script_state", "");
+  // value() would throw on the null that read_out_dir stores when launch-state is absent.
+  const auto& state = out["script_state"];
+  const std::string script = state.is_string() ? state.get<std::string>() : "";
   if (!script.empty()) return script.substr(0, script.find(' '));
   if (!out["step"].is_null()) return "STOPPED";
   return "UNKNOWN";
@@ -155,7 +157,9 @@ nlohmann::json collect_status(const std::string& run_dir) {
       std::string id = r.value("job_id", "");
       if (!id.empty()) st["job_id"] = id;
       st["launcher"] = r.value("launcher", "");
-      st["restarts_allowed"] = r.value("restarts_allowed", 0);
+      // Shown as recorded: value<int> of a float that does not fit (1e21) is undefined.
+      st["restarts_allowed"] =
+          r.contains("restarts_allowed") ? r["restarts_allowed"] : nlohmann::json(0);
     } catch (const nlohmann::json::exception&) {
       throw UsageError("'" + record.string() + "' is not valid JSON");
     }
@@ -229,7 +233,9 @@ std::string format_status(const nlohmann::json& st) {
 int run_status(const std::string& run_dir, bool as_json) {
   auto st = collect_status(run_dir);
   if (as_json) {
-    std::cout << st.dump(2) << "\n";
+    // launch-state and Slurm's output are raw bytes: a stray non-UTF-8 byte is shown as U+FFFD
+    // instead of making dump() throw.
+    std::cout << st.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << format_status(st);
   }

@@ -18,7 +18,9 @@ class MetricFold {
   void add(const StepMetrics& m) {
     for (const auto& [k, v] : m.values) {
       auto it =
-          std::find_if(rows_.begin(), rows_.end(), [&](const auto& r) { return r.name == k; });
+          // k captured by name: clang < 16 cannot capture a structured binding implicitly.
+          std::find_if(rows_.begin(), rows_.end(),
+                       [&, &k = k](const auto& r) { return r.name == k; });
       if (it == rows_.end()) {
         rows_.push_back({k, v, 1});
       } else {

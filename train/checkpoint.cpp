@@ -141,9 +141,21 @@ CheckpointMeta CheckpointStore::read_meta(const std::string& folder) {
     m.config = j.at("config").get<std::string>();
     for (auto& [k, v] : j.at("digests").items()) m.digests[k] = v.get<std::string>();
     for (auto& [file, sum] : j.at("files").items()) {
+      // Only plain names of this folder: "", ".", ".." or a path would hash something else
+      // (the folder, a device that never ends, a file elsewhere).
+      if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos)
+        throw CheckpointError(folder + ": meta.json names a file '" + file + "' outside it");
       const auto path = (fs::path(folder) / file).string();
       if (!fs::exists(path)) throw CheckpointError(folder + ": " + file + " is missing");
-      if (sha256_file(path) != sum.get<std::string>())
+      if (!fs::is_regular_file(path))
+        throw CheckpointError(folder + ": " + file + " is not a file");
+      std::string actual;
+      try {
+        actual = sha256_file(path);
+      } catch (const std::exception& e) {
+        throw CheckpointError(folder + ": " + file + " cannot be read (" + e.what() + ")");
+      }
+      if (actual != sum.get<std::string>())
         throw CheckpointError(folder + ": " + file + " does not match its checksum");
     }
     return m;
@@ -192,6 +204,8 @@ CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& m
   } catch (const c10::Error& e) {
     throw CheckpointError(folder + ": state.pt does not fit this model (" +
                           std::string(e.what_without_backtrace()) + ")");
+  } catch (const std::exception& e) {  // LibTorch's unpickler also throws std:: errors
+    throw CheckpointError(folder + ": state.pt cannot be read (" + std::string(e.what()) + ")");
   }
   for (auto& [name, module] : model.modules()) {
     auto it = meta.digests.find(name);
