@@ -2,9 +2,11 @@
 #include "launch/launch_mpirun.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -212,14 +214,20 @@ std::vector<HostfileEntry> read_hostfile(const std::string& path) {
 std::vector<std::string> hosts_mpirun_prefix(const HostsOptions& opt) {
   if (opt.ranks < 1) throw UsageError("-n must be at least 1, got " + std::to_string(opt.ranks));
   auto hosts = read_hostfile(opt.hostfile);
-  int slots = 0;
+  // Each host's slots fit an int and the sum is checked after every one, so int64_t cannot
+  // overflow; a total mpirun could not hold is refused rather than wrapped into a small number.
+  int64_t slots = 0;
   bool all_given = true;
   for (const auto& h : hosts) {
     slots += h.slots;
+    if (slots > std::numeric_limits<int>::max())
+      throw UsageError("hostfile '" + opt.hostfile + "' has more than " +
+                       std::to_string(std::numeric_limits<int>::max()) + " slots in all");
     all_given = all_given && h.slots > 0;
   }
   if (opt.gpus_per_host > 0) {
-    int capacity = opt.gpus_per_host * static_cast<int>(hosts.size());
+    // int64_t: --gpus-per-host times the hosts can exceed an int.
+    const int64_t capacity = int64_t{opt.gpus_per_host} * static_cast<int64_t>(hosts.size());
     if (opt.ranks > capacity && !opt.oversubscribe) {
       throw UsageError("-n " + std::to_string(opt.ranks) + " ranks but " +
                        std::to_string(hosts.size()) + " host(s) x " +

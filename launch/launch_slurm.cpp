@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -44,7 +45,10 @@ std::string utc_now() {
   return buf;
 }
 
-int gpu_count(const std::string& gres) {
+// The GPUs of node `node` from its Gres field. A count that is negative or does not fit an int,
+// alone or summed, is refused (UsageError naming the node and the field): counting it as one,
+// or letting the sum wrap, would let the resource check pass or fail on a made-up number.
+int gpu_count(const std::string& node, const std::string& gres) {
   // e.g. "gpu:2", "gpu:a100:4(S:0-1),mps:100": drop "(...)" socket hints first.
   std::string plain;
   int depth = 0;
@@ -53,22 +57,30 @@ int gpu_count(const std::string& gres) {
     if (depth == 0) plain += c;
     if (c == ')' && depth > 0) --depth;
   }
-  int total = 0;
   if (plain.empty() || plain == "null") return 0;
+  const auto refuse = [&](const std::string& why) {
+    return UsageError("scontrol reports node " + node + " with Gres=" + gres + ": " + why);
+  };
+  // Each count fits an int and the sum is checked after every one, so int64_t cannot overflow.
+  int64_t total = 0;
   for (const auto& item : split(plain, ',')) {
     auto parts = split(item, ':');
     if (parts.empty() || parts[0] != "gpu") continue;
-    if (parts.size() == 1) {
-      total += 1;
-      continue;
+    int count = 1;  // "gpu" or "gpu:a100" without a count means one
+    if (parts.size() > 1) {
+      try {
+        count = std::stoi(parts.back());
+      } catch (const std::invalid_argument&) {
+      } catch (const std::out_of_range&) {
+        throw refuse("GPU count '" + parts.back() + "' is out of range");
+      }
     }
-    try {
-      total += std::stoi(parts.back());
-    } catch (const std::exception&) {
-      total += 1;  // "gpu:a100" without a count means one
-    }
+    if (count < 0) throw refuse("negative GPU count '" + parts.back() + "'");
+    total += count;
+    if (total > std::numeric_limits<int>::max())
+      throw refuse("more than " + std::to_string(std::numeric_limits<int>::max()) + " GPUs");
   }
-  return total;
+  return static_cast<int>(total);
 }
 
 void write_file_atomic(const fs::path& path, const std::string& text) {
@@ -160,7 +172,7 @@ std::vector<NodeInfo> parse_scontrol_nodes(const std::string& text) {
     } catch (const std::exception&) {
       n.cpus = 0;
     }
-    n.gpus = gpu_count(scontrol_field(line, "Gres"));
+    n.gpus = gpu_count(n.name, scontrol_field(line, "Gres"));
     for (const auto& p : split(scontrol_field(line, "Partitions"), ',')) {
       if (!p.empty()) n.partitions.push_back(p);
     }

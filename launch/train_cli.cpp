@@ -25,6 +25,11 @@ CLI::Validator number_check(bool zero_allowed) {
 }
 const CLI::Validator kPositive = number_check(false);
 const CLI::Validator kNonNegative = number_check(true);
+// A required folder given as "" passes CLI11 (the option was given) but is recorded as
+// `key=""`, the form of an option never set, so the recorded config would not parse again.
+const CLI::Validator kNonEmpty([](std::string& text)
+                                   -> std::string { return text.empty() ? "cannot be empty" : ""; },
+                               "NONEMPTY");
 
 }  // namespace
 
@@ -34,8 +39,12 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--model", o.model, "model to train")
       ->check(CLI::IsMember(gan::models::model_names()))
       ->capture_default_str();
-  app.add_option("--data", o.data, "folder of HDF5 shards made by gan_prep")->required();
-  app.add_option("--out", o.out, "run folder (metrics, samples, checkpoints, logs)")->required();
+  app.add_option("--data", o.data, "folder of HDF5 shards made by gan_prep")
+      ->required()
+      ->check(kNonEmpty);
+  app.add_option("--out", o.out, "run folder (metrics, samples, checkpoints, logs)")
+      ->required()
+      ->check(kNonEmpty);
   auto* steps = app.add_option("--steps", o.steps, "total optimisation steps")->check(kPositive);
   auto* epochs =
       app.add_option("--epochs", o.epochs, "train for this many epochs")->check(kPositive);

@@ -48,12 +48,12 @@ build_s=$(($(date +%s) - t0))
 export GAN_FUZZ_TMP=/dev/shm/gan_fuzz.$$
 [ -w /dev/shm ] || GAN_FUZZ_TMP=${TMPDIR:-/tmp}/gan_fuzz.$$
 trap 'rm -rf "$GAN_FUZZ_TMP"' EXIT
-# A UBSan report aborts (tests/fuzz/ubsan.supp: known findings, fix pending). An allocation
-# ASan cannot serve fails as it does in production (NULL, std::bad_alloc) instead of being
-# reported: HDF5 asks for sizes read from a corrupt file and copes with NULL; our own code must
-# not let bad_alloc escape, which still counts, as does any allocation over the RSS limit
-# (libFuzzer's malloc limit).
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/fuzz/ubsan.supp
+# A UBSan report aborts (no suppressions: every one is a finding). An allocation ASan cannot
+# serve fails as it does in production (NULL, std::bad_alloc) instead of being reported: HDF5
+# asks for sizes read from a corrupt file and copes with NULL; our own code must not let
+# bad_alloc escape, which still counts, as does any allocation over the RSS limit (libFuzzer's
+# malloc limit).
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0
 

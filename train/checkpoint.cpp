@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/checked_io.h"
@@ -38,6 +39,23 @@ std::string meta_checksum(json j) {
   Sha256 sum;
   sum.update(canonical.data(), canonical.size());
   return sum.hex();
+}
+
+// An integer field of meta.json within [lo, hi]. nlohmann turns a JSON float into an integer
+// with a plain cast, undefined when it does not fit (1e21 into int64_t), and an integer into
+// an int by truncation: both are refused instead, as a damaged meta.json.
+int64_t integer(const json& j, const char* key, const std::string& folder, int64_t lo, int64_t hi) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer())
+    throw CheckpointError(folder + ": meta.json " + key + " is not an integer (" +
+                          (v.is_number() ? v.dump() : std::string(v.type_name())) + ")");
+  // An unsigned value above INT64_MAX would turn negative in get<int64_t>().
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
+    throw CheckpointError(folder + ": meta.json " + key + " " + v.dump() + " is out of range");
+  const int64_t x = v.get<int64_t>();
+  if (x < lo || x > hi)
+    throw CheckpointError(folder + ": meta.json " + key + " " + v.dump() + " is out of range");
+  return x;
 }
 
 }  // namespace
@@ -130,24 +148,38 @@ CheckpointMeta CheckpointStore::read_meta(const std::string& folder) {
   if (!in) throw CheckpointError(folder + ": no meta.json");
   try {
     json j = json::parse(in);
+    constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
     // Version 1 (before the self-checksum) is still read; from version 2 it is required.
-    if (j.value("format_version", 1) >= 2 &&
-        j.value("meta_sha256", std::string()) != meta_checksum(j))
+    const int64_t version =
+        j.contains("format_version") ? integer(j, "format_version", folder, 1, kMaxInt64) : 1;
+    if (version >= 2 && j.value("meta_sha256", std::string()) != meta_checksum(j))
       throw CheckpointError(folder + ": meta.json does not match its checksum (meta_sha256)");
     CheckpointMeta m;
-    m.step = j.at("step").get<int64_t>();
-    m.epoch = j.at("epoch").get<int64_t>();
-    m.world_size = j.at("world_size").get<int>();
+    m.step = integer(j, "step", folder, 0, kMaxInt64);
+    m.epoch = integer(j, "epoch", folder, 0, kMaxInt64);
+    m.world_size =
+        static_cast<int>(integer(j, "world_size", folder, 1, std::numeric_limits<int>::max()));
     m.config = j.at("config").get<std::string>();
     for (auto& [k, v] : j.at("digests").items()) m.digests[k] = v.get<std::string>();
+    // load() hands state.pt to LibTorch, which crashes on some damaged archives: it must have
+    // been hashed here first.
+    if (!j.at("files").contains("state.pt"))
+      throw CheckpointError(folder + ": meta.json has no checksum of state.pt");
     for (auto& [file, sum] : j.at("files").items()) {
       // Only plain names of this folder: "", ".", ".." or a path would hash something else
       // (the folder, a device that never ends, a file elsewhere).
       if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos)
         throw CheckpointError(folder + ": meta.json names a file '" + file + "' outside it");
       const auto path = (fs::path(folder) / file).string();
-      if (!fs::exists(path)) throw CheckpointError(folder + ": " + file + " is missing");
-      if (!fs::is_regular_file(path))
+      // The error_code form: a name the system refuses (longer than NAME_MAX) would make the
+      // throwing one raise a filesystem_error past the resume's fallback.
+      std::error_code ec;
+      const auto type = fs::status(path, ec).type();
+      if (type == fs::file_type::not_found)
+        throw CheckpointError(folder + ": " + file + " is missing");
+      if (ec)
+        throw CheckpointError(folder + ": " + file + " cannot be read (" + ec.message() + ")");
+      if (type != fs::file_type::regular)
         throw CheckpointError(folder + ": " + file + " is not a file");
       std::string actual;
       try {

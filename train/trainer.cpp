@@ -163,15 +163,22 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
       if (m.shape.h != m.shape.w)
         throw DataError(o.data + ": images are " + std::to_string(m.shape.h) + "x" +
                         std::to_string(m.shape.w) + "; models need square images");
+      // Each rank re-hashes its share of the shards and checks each one's image count against
+      // the manifest: a flipped byte, or a count the shard does not hold, stops the run here.
+      auto problems = dataio::verify_shards(o.data, m, false, world.rank(), world.size());
+      if (!problems.empty())
+        throw DataError(o.data + "/" + problems[0].shard + ": " + problems[0].reason);
+    });
+    // Only once every rank has verified its share: the sampler allocates by the manifest's
+    // counts, and a count of 1e12 that no shard holds must be a DataError naming the shard,
+    // not a std::bad_alloc.
+    dist::all_or_none(world, [&] {
+      const auto& m = s.manifest;
       std::vector<int64_t> counts;
       for (const auto& e : m.shards) counts.push_back(e.count);
       dataio::SamplerOptions so{o.model_opts.seed, o.batch_size, world.rank(), world.size()};
       s.steps_per_epoch = dataio::DistributedSampler(counts, m.chunk_images, so).steps_per_epoch();
       s.total_steps = o.steps > 0 ? o.steps : o.epochs * s.steps_per_epoch;
-      // Each rank re-hashes its share of the shards: a flipped byte stops the run here.
-      auto problems = dataio::verify_shards(o.data, m, false, world.rank(), world.size());
-      if (!problems.empty())
-        throw DataError(o.data + "/" + problems[0].shard + ": " + problems[0].reason);
     });
   }
 

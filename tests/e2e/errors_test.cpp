@@ -38,6 +38,9 @@ TEST(Errors, BadOptionsExit2AndWriteNothing) {
       {"unknown model", ok + " --model nogan", "--model"},
       {"missing data", " --data /nonexistent/fm --out " + out + " --steps 5",
        "/nonexistent/fm: no such folder"},
+      // Recorded as `out=""`, the form of an option never set: the run could not be rebuilt.
+      {"empty out", " --data " + testdata() + " --out '' --steps 5", "--out: cannot be empty"},
+      {"empty data", " --data '' --out " + out + " --steps 5", "--data: cannot be empty"},
       {"negative lr", ok + " --lr -1", "--lr"},
       {"bad norm", ok + " --norm weird", "--norm"},
       {"no length", data, "--steps"},
@@ -171,6 +174,41 @@ TEST(Errors, FlippedByteInAShardExit3NamingIt) {
       run(gan_dist(2, "--data " + dir + "/data --out " + dir + "/run --steps 5 --batch-size 16"));
   EXPECT_EQ(t.code, 3) << t.output;
   EXPECT_NE(t.output.find("shard-00001.h5"), std::string::npos) << t.output;
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoints"));
+}
+
+// manifest.json whose counts add up to its total but are not what the shards hold: the shard
+// check must come before anything sized by those counts (the sampler), so the answer is exit
+// 3 naming the shard, not a complaint about --batch-size or a std::bad_alloc (exit 1).
+TEST(Errors, ShardCountTheShardDoesNotHoldExit3NamingIt) {
+  auto dir = fresh_dir("count_mismatch");
+  fs::create_directories(dir);
+  fs::copy(testdata(), dir + "/data", fs::copy_options::recursive);
+  const auto manifest = read_json(dir + "/data/manifest.json");
+  // Runs on a manifest whose shards claim `counts` (the rest keep theirs), total to match.
+  const auto claim = [&](const std::vector<int64_t>& counts) {
+    auto m = manifest;
+    int64_t total = 0;
+    for (size_t i = 0; i < m["shards"].size(); ++i) {
+      if (i < counts.size()) m["shards"][i]["count"] = counts[i];
+      total += m["shards"][i]["count"].get<int64_t>();
+    }
+    m["total"] = total;
+    std::ofstream(dir + "/data/manifest.json") << m.dump(2);
+    return run(gan_dist(2, "--data " + dir + "/data --out " + dir +
+                               "/run --steps 5 --batch-size 16 --g-width 8 --d-width 8"));
+  };
+  const std::string holds = "shard-00000.h5: holds " +
+                            std::to_string(manifest["shards"][0]["count"].get<int64_t>()) +
+                            " images, manifest says ";
+  // One image per shard, fewer than a batch of 16: the sampler would refuse --batch-size.
+  auto few = claim(std::vector<int64_t>(manifest["shards"].size(), 1));
+  ASSERT_EQ(few.code, 3) << few.output;  // the order holds, so the case below is safe to run
+  EXPECT_NE(few.output.find(holds + "1"), std::string::npos) << few.output;
+  // 1e12 images: the sampler would allocate for all of them.
+  auto many = claim({1000000000000});
+  EXPECT_EQ(many.code, 3) << many.output;
+  EXPECT_NE(many.output.find(holds + "1000000000000"), std::string::npos) << many.output;
   EXPECT_FALSE(fs::exists(dir + "/run/checkpoints"));
 }
 

@@ -74,10 +74,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     gan::train::CheckpointStore(f.folder.parent_path().string(), 3)
         .load(f.folder.string(), *f.model);
   } catch (const gan::CheckpointError&) {
-  } catch (const std::exception&) {
-    // Known finding, fix proposed for train/checkpoint.cpp (issue #14 report): LibTorch's
-    // unpickler also throws std::out_of_range and other non-c10 errors, which load() lets
-    // escape (exit 1, not 5). regressions/checkpoint_state holds one. Drop this with the fix.
   }
   return 0;
 }

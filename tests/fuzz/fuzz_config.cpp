@@ -31,10 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const CLI::ParseError& e) {
       throw gan::UsageError(e.what());  // what gan_dist does: exit 2
     }
-    // Known finding, fix proposed outside tests/fuzz (issue #14 report): an empty --out or
-    // --data passes the parser but is recorded as `out=""`, which options_from_config drops as
-    // "never set", so gan_eval cannot rebuild the run. Drop this condition with the fix.
-    if (parsed && !o.out.empty() && !o.data.empty()) {
+    if (parsed) {
       gan::launch::resolve_train_options(app, o);
       recorded = app.config_to_str(/*default_also=*/true, /*write_description=*/false);
     }

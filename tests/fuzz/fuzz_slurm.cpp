@@ -19,7 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // UsageError (exit 2) is the documented answer to anything the launcher refuses.
   ClusterInfo cluster;
   parse_sinfo_partitions(parts[0], cluster);
-  cluster.nodes = parse_scontrol_nodes(parts[1]);
+  try {
+    cluster.nodes = parse_scontrol_nodes(parts[1]);  // refuses GPU counts that do not fit
+  } catch (const gan::UsageError&) {
+  }
   for (int gpus : {0, 1, 8}) {
     SlurmOptions opt;
     opt.nodes = 1 + gpus / 4;

@@ -85,6 +85,24 @@ TEST(Cluster, ParsesPartitionsAndNodes) {
   EXPECT_EQ(c.nodes[1].partitions, (std::vector<std::string>{"gpu"}));
 }
 
+TEST(Cluster, RefusesGpuCountsThatDoNotFitAnInt) {
+  // Each count fits, their sum does not: it used to wrap (signed overflow).
+  auto sum = usage_message(
+      [] { parse_scontrol_nodes("NodeName=g1 CPUTot=32 Gres=gpu:2147483647,gpu:1 State=IDLE\n"); });
+  EXPECT_NE(sum.find("node g1"), std::string::npos) << sum;
+  EXPECT_NE(sum.find("Gres=gpu:2147483647,gpu:1"), std::string::npos) << sum;
+  // One count too large used to be taken for "no count", i.e. one GPU.
+  auto one = usage_message(
+      [] { parse_scontrol_nodes("NodeName=g2 CPUTot=32 Gres=gpu:a100:99999999999 State=IDLE\n"); });
+  EXPECT_NE(one.find("'99999999999'"), std::string::npos) << one;
+  EXPECT_NE(usage_message([] {
+              parse_scontrol_nodes("NodeName=g3 Gres=gpu:-4 State=IDLE\n");
+            }).find("node g3"),
+            std::string::npos);
+  EXPECT_EQ(parse_scontrol_nodes("NodeName=g4 Gres=gpu:2147483646,gpu State=IDLE\n")[0].gpus,
+            2147483647);
+}
+
 TEST(Cluster, RejectsWhatTheClusterCannotGive) {
   auto c = one_node_cluster();
   SlurmOptions o;
@@ -348,6 +366,14 @@ TEST(Hosts, UsesTcpAndOneRankPerGpu) {
   std::ofstream(dir / "bad") << "node1 slots=x\n";
   o.hostfile = (dir / "bad").string();
   EXPECT_NE(usage_message([&] { build_hosts_command(o, {"/x/gan_dist"}); }).find("line 1"),
+            std::string::npos);
+  // Slots that each fit an int but not their sum used to wrap (signed overflow).
+  std::ofstream(dir / "huge") << "node1 slots=2147483647\nnode2 slots=2147483647\n";
+  o.hostfile = (dir / "huge").string();
+  o.gpus_per_host = 0;
+  EXPECT_NE(usage_message([&] {
+              build_hosts_command(o, {"/x/gan_dist"});
+            }).find("'" + o.hostfile + "' has more than 2147483647 slots"),
             std::string::npos);
   fs::remove_all(dir);
 }

@@ -7,8 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/errors.h"
+#include "core/sha256.h"
 #include "dist/digest.h"
 
 namespace fs = std::filesystem;
@@ -123,6 +125,20 @@ std::streamoff step_digit(const fs::path& meta) {
   return static_cast<std::streamoff>(text.find_first_of(",\n", at) - 1);
 }
 
+// Rewrites meta.json with `change` applied and its own checksum made to hold again, as a writer
+// with a bug (rather than a damaged disk) would leave it: what read_meta then checks is the
+// content.
+void reseal_meta(const fs::path& folder, void (*change)(nlohmann::json&)) {
+  auto j = nlohmann::json::parse(std::ifstream(folder / "meta.json"));
+  change(j);
+  j.erase("meta_sha256");
+  const std::string canonical = j.dump();  // as CheckpointStore's meta_checksum
+  Sha256 sum;
+  sum.update(canonical.data(), canonical.size());
+  j["meta_sha256"] = sum.hex();
+  std::ofstream(folder / "meta.json") << j.dump(2);
+}
+
 const Damage kDamages[] = {
     {"TruncatedArchive", "state.pt does not match its checksum",
      [](const fs::path& d) { fs::resize_file(d / "state.pt", fs::file_size(d / "state.pt") / 2); }},
@@ -135,6 +151,25 @@ const Damage kDamages[] = {
     {"MissingArchive", "state.pt is missing",
      [](const fs::path& d) { fs::remove(d / "state.pt"); }},
     {"MissingMeta", "no meta.json", [](const fs::path& d) { fs::remove(d / "meta.json"); }},
+    // nlohmann's get<int64_t> of a float that does not fit is undefined behaviour.
+    {"StepAFloatBeyondInt64", "meta.json step is not an integer",
+     [](const fs::path& d) { reseal_meta(d, [](nlohmann::json& j) { j["step"] = 1e21; }); }},
+    {"WorldSizeBeyondInt", "meta.json world_size 4294967296 is out of range",
+     [](const fs::path& d) {
+       reseal_meta(d, [](nlohmann::json& j) { j["world_size"] = int64_t{1} << 32; });
+     }},
+    {"FileOutsideTheFolder", "meta.json names a file '/dev/zero' outside it",
+     [](const fs::path& d) {
+       reseal_meta(d, [](nlohmann::json& j) { j["files"]["/dev/zero"] = "0"; });
+     }},
+    {"FileNameTooLong", "cannot be read",
+     [](const fs::path& d) {
+       reseal_meta(d, [](nlohmann::json& j) { j["files"][std::string(300, 'x')] = "0"; });
+     }},
+    {"ArchiveNotHashed", "meta.json has no checksum of state.pt",
+     [](const fs::path& d) {
+       reseal_meta(d, [](nlohmann::json& j) { j["files"] = nlohmann::json::object(); });
+     }},
 };
 
 class CheckpointDamage : public CheckpointTest, public ::testing::WithParamInterface<Damage> {};
