@@ -22,6 +22,8 @@ case "${1:-}" in
   --cuda) flavours=(cuda); shift ;;
 esac
 if [[ " ${flavours[*]} " == *" cuda "* ]]; then scripts/install-deps.sh --cuda; else scripts/install-deps.sh; fi
+# Formatting first: a file clang-format would change fails the run in seconds.
+scripts/check-format.sh
 # The GPU script's dependencies are fetched and its checks run here (it needs no GPU for that).
 scripts/gpu-check.sh --prepare
 for f in "${flavours[@]}"; do

@@ -294,6 +294,15 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
   s.log->info("data {}: {} images {}x{}x{}, {} steps/epoch at global batch {}", o.data,
               s.manifest.total, s.manifest.shape.h, s.manifest.shape.w, s.manifest.shape.c,
               s.steps_per_epoch, o.batch_size);
+  // Trainable parameters per network, the figure papers quote for an architecture.
+  std::string counts;
+  for (const auto& [name, m] : s.model->modules()) {
+    int64_t n = 0;
+    for (const auto& p : m->parameters())
+      if (p.requires_grad()) n += p.numel();
+    counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", name, n);
+  }
+  s.log->info("parameters: {}", counts);
   if (s.start_step > 0) s.log->info("resumed at step {}", s.start_step);
 
   if (world.is_root()) {

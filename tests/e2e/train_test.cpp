@@ -169,6 +169,19 @@ TEST(Learning, DcganImprovesImageStatisticsOnFashionMnist) {
                           "compute_ms", "comm_ms", "step_ms"})
     EXPECT_TRUE(metrics.back().contains(key)) << key;
   EXPECT_EQ(metrics.back()["images_seen"], 200 * 64);
+
+  // The parameter counts it logs are those of the PyTorch DCGAN of benchmarks/ at the same
+  // widths, counted by PyTorch itself.
+  std::smatch logged;
+  ASSERT_TRUE(std::regex_search(r.output, logged, std::regex(R"(parameters: G (\d+), D (\d+))")))
+      << r.output;
+  auto py =
+      run(std::string("/usr/bin/python3 -c \"import sys; sys.path.insert(0, '") + GAN_SOURCE_DIR +
+          "/benchmarks'); import pytorch_ddp_dcgan as m; "
+          "count = lambda net: sum(p.numel() for p in net.parameters()); "
+          "print(count(m.generator(100, 32)), count(m.discriminator(32)))\"");
+  ASSERT_EQ(py.code, 0) << py.output;
+  EXPECT_EQ(py.output, std::string(logged[1]) + " " + std::string(logged[2]) + "\n");
 }
 
 // TensorBoard's own reader (the project's .venv) sees every metrics.jsonl and eval.jsonl value
@@ -194,7 +207,8 @@ TEST(TensorBoard, ReaderSeesTheRunFolderAcrossAResume) {
     files += e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
   EXPECT_EQ(files, 3);  // one per run
   const std::string reader = std::string(GAN_TB_PYTHON) + " " + GAN_TB_READER;
-  for (const auto& [file, prefix] : {std::pair{"metrics.jsonl", "metrics/"}, {"eval.jsonl", "eval/"}}) {
+  for (const auto& [file, prefix] :
+       {std::pair{"metrics.jsonl", "metrics/"}, {"eval.jsonl", "eval/"}}) {
     auto r = run(reader + " metrics " + out + "/" + file + " " + out + "/tb " + prefix);
     EXPECT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("values checked"), std::string::npos) << r.output;
