@@ -6,8 +6,8 @@ with the raw generator (--weights raw) and with the average (--weights ema), by 
 project's Fashion-MNIST classifier features. Both scores come from the same training run,
 so the budget is identical and the difference is the average's alone.
 
-Writes benchmarks/results/ema/{ema.csv, ema.png, README.md}.
-  /usr/bin/python3 benchmarks/ema/run_ema.py [--steps 1500] [--seeds 1 2 3] [--kimg 10]
+Writes benchmarks/results/ema/{ema.csv, ema.png, summary.txt}.
+  /usr/bin/python3 benchmarks/ema/run_ema.py [--steps 1500] [--seeds 1 2 3] [--kimg 10] [--build DIR]
 """
 import argparse
 import csv
@@ -18,7 +18,6 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "build", "launch")
 OUT = os.path.join(ROOT, "benchmarks", "results", "ema")
 RUNS = os.path.join(ROOT, "runs", "ema")
 
@@ -42,7 +41,10 @@ def main():
     ap.add_argument("--n", type=int, default=5000, help="generated images per score")
     ap.add_argument("--np", type=int, default=2)
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "fashion-mnist"))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build folder")
     a = ap.parse_args()
+    global BIN
+    BIN = os.path.join(a.build, "launch")
     os.makedirs(OUT, exist_ok=True)
     mpirun = ["mpirun", "-np", str(a.np), "--oversubscribe", "--bind-to", "none"]
     classifier = os.path.join(RUNS, "classifier.pt")
