@@ -1,15 +1,19 @@
-// gan_eval: quality of a trained generator. Scores a checkpoint in the feature space of the
-// project's own classifier (FD, precision/recall; under mpirun each rank generates its share
-// and the features are all-gathered), trains that classifier, writes generated images as a
-// shard, and draws the model-specific pictures (cGAN class rows, InfoGAN traversals, VAE
+// gan_eval: quality of a trained generator. Scores a checkpoint in the feature space of a
+// feature network, the project's own classifier or any TorchScript module with metadata
+// (FD, KID, precision/recall; under mpirun each rank computes its share of the features and
+// they are all-gathered; the real images' features are cached next to the data), trains that
+// classifier (integer classes or binary attributes), writes generated images as a shard, and
+// draws the model-specific pictures (cGAN class rows, InfoGAN traversals, VAE
 // reconstructions).
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/checked_io.h"
 #include "core/errors.h"
@@ -20,7 +24,11 @@
 #include "dist/mpi_communicator.h"
 #include "dist/world.h"
 #include "eval/classifier.h"
+#include "eval/feature_net.h"
 #include "eval/frechet.h"
+#include "eval/kid.h"
+#include "eval/npy.h"
+#include "eval/reference_stats.h"
 #include "launch/entry.h"
 #include "launch/train_cli.h"
 #include "models/model.h"
@@ -41,7 +49,7 @@ struct LoadedRun {
   gan::train::TrainOptions opts;
   gan::dataio::Manifest manifest;
   std::string data;
-  std::string folder;  // the checkpoint folder
+  std::string folder;   // the checkpoint folder
   std::string weights;  // "ema" (the generator's average) or "raw"
   gan::dist::LocalCollectives coll;
   std::unique_ptr<gan::models::Model> model;
@@ -118,64 +126,157 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   gan::write_file_atomic(path, j.dump(2) + "\n");
 }
 
-int score(gan::dist::World& world, const std::string& checkpoint, const std::string& data,
-          const std::string& classifier_path, int64_t n, uint64_t seed, int64_t k,
-          const std::string& out_json) {
-  std::unique_ptr<LoadedRun> run;
-  std::unique_ptr<gan::eval::FeatureExtractor> fx;
-  gan::dist::all_or_none(world, [&] {
-    run = load_run(checkpoint, data);
-    std::string cls = classifier_path.empty() ? run->opts.eval_classifier : classifier_path;
-    if (cls.empty()) throw UsageError("give --classifier F.pt (made by gan_eval train-classifier)");
-    fx = std::make_unique<gan::eval::FeatureExtractor>(gan::eval::FeatureExtractor::load(cls));
-    if (n < k + 2) throw UsageError("--n must exceed k + 1");
-  });
-  const int ws = world.size(), rank = world.rank();
-  const int64_t per = (n + ws - 1) / ws, total = per * ws;
-  const int64_t n_real = std::min(n, run->manifest.total);
-  const int64_t real_per = (n_real + ws - 1) / ws;
+// What `gan_eval --checkpoint` computes and where it writes it.
+struct ScoreOptions {
+  std::string checkpoint, data, classifier, features, out_json, dump_features;
+  int64_t n = 10000, k = 3;
+  uint64_t seed = 1234;
+  gan::eval::KidOptions kid;
+  bool cache = true;
+};
 
-  // This rank's share of the generated and of the real images, then everybody's features.
-  torch::Tensor fake = generate(*run->model, total, rank * per, per, seed);
-  int64_t r0 = std::min(rank * real_per, n_real), rn = std::min(real_per, n_real - r0);
-  auto pixels = gan::dataio::read_image_range(run->data, run->manifest, r0, rn);
-  torch::Tensor real = gan::dataio::to_float_nchw(pixels.data(), rn, run->manifest.shape);
-  torch::Tensor f_fake = fx->features(fake);
-  torch::Tensor f_real = torch::zeros({real_per, fx->feature_size()});
-  if (rn > 0) f_real.narrow(0, 0, rn).copy_(fx->features(real));
-  if (ws > 1) {
-    gan::dist::MpiCommunicator comm(world);
-    f_fake = comm.allgather(f_fake).reshape({-1, fx->feature_size()});
-    f_real = comm.allgather(f_real).reshape({-1, fx->feature_size()});
-    // Ranks past the end of the real set sent zero rows: keep only real ones, in rank order.
-    std::vector<torch::Tensor> parts;
-    for (int r = 0; r < ws; ++r) {
-      int64_t s0 = std::min(r * real_per, n_real), sn = std::min(real_per, n_real - s0);
-      if (sn > 0) parts.push_back(f_real.narrow(0, r * real_per, sn));
-    }
-    f_real = torch::cat(parts);
-  } else {
-    f_real = f_real.narrow(0, 0, rn);
+void log_root(const gan::dist::World& world, const std::string& s) {
+  if (world.is_root()) std::cerr << "gan_eval: " << s << std::endl;
+}
+
+// Features of `total` images that `images(first, n)` produces: each rank computes one
+// contiguous share and every rank receives all rows in order (the zero rows sent by ranks
+// past the end are dropped). Under mpirun every rank calls this with the same arguments.
+torch::Tensor gathered_features(gan::dist::World& world, const gan::eval::FeatureNet& net,
+                                const std::function<torch::Tensor(int64_t, int64_t)>& images,
+                                int64_t total) {
+  const int ws = world.size(), rank = world.rank();
+  const int64_t per = (total + ws - 1) / ws;
+  const int64_t r0 = std::min(rank * per, total), rn = std::min(per, total - r0);
+  torch::Tensor mine = torch::zeros({per, net.dim()});
+  if (rn > 0) mine.narrow(0, 0, rn).copy_(net.features(images(r0, rn)));
+  if (ws == 1) return mine.narrow(0, 0, rn);
+  gan::dist::MpiCommunicator comm(world);
+  torch::Tensor all = comm.allgather(mine).reshape({-1, net.dim()});
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < ws; ++r) {
+    int64_t s0 = std::min(r * per, total), sn = std::min(per, total - s0);
+    if (sn > 0) parts.push_back(all.narrow(0, r * per, sn));
   }
-  f_fake = f_fake.narrow(0, 0, n);
+  return torch::cat(parts);
+}
+
+// The real images' features and statistics: from DATA/feature-stats when a valid cache file
+// is there (rank 0 decides and tells the others), else computed over all ranks and cached.
+gan::eval::ReferenceStats reference_stats(gan::dist::World& world, const LoadedRun& run,
+                                          const gan::eval::FeatureNet& net, int64_t n_real,
+                                          bool use_cache, nlohmann::json& report) {
+  const gan::eval::ReferenceKey key{net.id(), gan::eval::data_identity(run.data), n_real};
+  const std::string path = gan::eval::reference_cache_path(run.data, key);
+  std::optional<gan::eval::ReferenceStats> cached;
+  if (world.is_root() && use_cache) {
+    std::string why;
+    cached = gan::eval::load_reference_stats(path, key, &why);
+    if (cached)
+      log_root(world, "reference features of " + std::to_string(n_real) +
+                          " real images: cached in " + path);
+    else
+      log_root(world, "reference features of " + std::to_string(n_real) +
+                          " real images: computing (" + path + ": " + why + ")");
+  }
+  const bool hit = world.broadcast(cached ? "1" : "0") == "1";
+  report = {{"cache", use_cache ? nlohmann::json(path) : nlohmann::json(nullptr)},
+            {"from_cache", hit}};
+  if (hit) return world.is_root() ? *cached : gan::eval::ReferenceStats{};
+
+  torch::Tensor features = gathered_features(
+      world, net,
+      [&](int64_t first, int64_t n) {
+        auto pixels = gan::dataio::read_image_range(run.data, run.manifest, first, n);
+        return gan::dataio::to_float_nchw(pixels.data(), n, run.manifest.shape);
+      },
+      n_real);
+  if (!world.is_root()) return {};
+  gan::eval::ReferenceStats stats{features, gan::eval::fit_gaussian(features)};
+  if (use_cache) {
+    // The cache only saves time: a data folder that cannot take it costs a recomputation
+    // next time, not this result.
+    auto not_cached = [&](const std::exception& e) {
+      log_root(world, std::string("reference features not cached: ") + e.what());
+      report["cache"] = nullptr;
+    };
+    try {
+      gan::eval::save_reference_stats(path, key, stats);
+      log_root(world, "reference features written to " + path);
+    } catch (const gan::StorageError& e) {
+      not_cached(e);
+    } catch (const fs::filesystem_error& e) {
+      not_cached(e);
+    }
+  }
+  return stats;
+}
+
+int score(gan::dist::World& world, const ScoreOptions& o) {
+  std::unique_ptr<LoadedRun> run;
+  std::unique_ptr<gan::eval::FeatureNet> net;
+  gan::dist::all_or_none(world, [&] {
+    run = load_run(o.checkpoint, o.data);
+    if (!o.features.empty() && !o.classifier.empty())
+      throw UsageError("give --features or --classifier, not both");
+    if (!o.features.empty()) {
+      net = gan::eval::load_torchscript_features(o.features);
+    } else {
+      std::string cls = o.classifier.empty() ? run->opts.eval_classifier : o.classifier;
+      if (cls.empty())
+        throw UsageError(
+            "give --features F.pt (a TorchScript feature network) or --classifier F.pt (made "
+            "by gan_eval train-classifier)");
+      net = gan::eval::load_classifier_features(cls);
+    }
+    if (o.n < o.k + 2) throw UsageError("--n must exceed k + 1");
+    if (std::min(o.n, run->manifest.total) < 2) throw UsageError("KID needs at least 2 images");
+  });
+  const int64_t n_real = std::min(o.n, run->manifest.total);
+  nlohmann::json cache_report;
+  gan::eval::ReferenceStats ref = reference_stats(world, *run, *net, n_real, o.cache, cache_report);
+  // Every rank generates its rows of one noise draw for the whole set: the same images at
+  // any world size.
+  torch::Tensor f_fake = gathered_features(
+      world, *net,
+      [&](int64_t first, int64_t n) { return generate(*run->model, o.n, first, n, o.seed); }, o.n);
   if (!world.is_root()) return 0;
 
-  double fd = gan::eval::frechet_distance(f_fake, f_real);
-  auto pr = gan::eval::precision_recall(f_real, f_fake, k);
+  if (!o.dump_features.empty()) {
+    fs::create_directories(o.dump_features);
+    gan::eval::write_npy((fs::path(o.dump_features) / "fake.npy").string(), f_fake);
+    gan::eval::write_npy((fs::path(o.dump_features) / "real.npy").string(), ref.features);
+  }
+  double fd = gan::eval::frechet_distance(gan::eval::fit_gaussian(f_fake), ref.gaussian);
+  gan::eval::KidOptions ko = o.kid;
+  ko.seed = o.seed;
+  auto kid = gan::eval::kernel_inception_distance(f_fake, ref.features, ko);
+  auto pr = gan::eval::precision_recall(ref.features, f_fake, o.k);
   nlohmann::json j{{"checkpoint", run->folder},
                    {"weights", run->weights},
                    {"model", run->opts.model},
                    {"step", gan::train::CheckpointStore::read_meta(run->folder).step},
-                   {"generated", n},
+                   {"generated", o.n},
                    {"real", n_real},
+                   {"features",
+                    {{"kind", net->kind()},
+                     {"name", net->name()},
+                     {"file", net->path()},
+                     {"sha256", net->id()},
+                     {"dim", net->dim()}}},
                    {"fd", fd},
+                   {"kid", kid.mean},
+                   {"kid_std_error", kid.std_error},
+                   {"kid_subsets", kid.subsets},
+                   {"kid_subset_size", kid.subset_size},
                    {"precision", pr.precision},
                    {"recall", pr.recall},
-                   {"k", k},
-                   {"ranks", ws},
-                   {"seed", seed}};
+                   {"k", o.k},
+                   {"reference", cache_report},
+                   {"ranks", world.size()},
+                   {"seed", o.seed}};
   std::cout << j.dump() << std::endl;
-  write_json(out_json.empty() ? (fs::path(run->folder) / "eval.json").string() : out_json, j);
+  write_json(o.out_json.empty() ? (fs::path(run->folder) / "eval.json").string() : o.out_json, j);
   return 0;
 }
 
@@ -270,31 +371,52 @@ int main(int argc, char** argv) {
   gan::dist::World world(&argc, &argv);
   return gan::launch::guarded_main("gan_eval", &world, [&]() -> int {
     CLI::App app{
-        "gan_eval: FD and precision/recall of a checkpoint in a classifier's feature "
+        "gan_eval: FD, KID and precision/recall of a checkpoint in a feature network's "
         "space (run under mpirun to split the work), and its helpers"};
     app.require_subcommand(0, 1);
-    std::string checkpoint, data, classifier, out;
-    int64_t n = 10000, k = 3;
+    ScoreOptions so;
     uint64_t seed = 1234;
-    app.add_option("--checkpoint", checkpoint,
+    app.add_option("--checkpoint", so.checkpoint,
                    "checkpoint folder, or a run folder (newest checkpoint)");
-    app.add_option("--data", data, "real images (default: the run's --data)");
-    app.add_option("--classifier", classifier, "classifier (default: the run's --eval-classifier)");
-    app.add_option("--n", n, "generated images (and real ones, at most the data's size)")
+    app.add_option("--data", so.data, "real images (default: the run's --data)");
+    app.add_option("--classifier", so.classifier,
+                   "feature network: the project classifier (default: the run's "
+                   "--eval-classifier)");
+    app.add_option("--features", so.features,
+                   "feature network: a TorchScript file carrying gan_features.json (e.g. from "
+                   "scripts/export-fid-inception.py)");
+    app.add_option("--n", so.n, "generated images (and real ones, at most the data's size)")
         ->check(CLI::Range(int64_t(5), int64_t(10000000)))
         ->capture_default_str();
-    app.add_option("--k", k, "neighbours for precision/recall")
+    app.add_option("--k", so.k, "neighbours for precision/recall")
         ->check(CLI::Range(1, 100))
         ->capture_default_str();
-    app.add_option("--seed", seed, "noise seed")->capture_default_str();
-    app.add_option("--out", out, "JSON result (default: CHECKPOINT/eval.json)");
+    app.add_option("--kid-subsets", so.kid.subsets, "KID: number of random subsets")
+        ->check(CLI::Range(int64_t(2), int64_t(100000)))
+        ->capture_default_str();
+    app.add_option("--kid-subset-size", so.kid.subset_size,
+                   "KID: images per subset (at most the generated and the real count)")
+        ->check(CLI::Range(int64_t(2), int64_t(10000000)))
+        ->capture_default_str();
+    bool no_cache = false;
+    app.add_flag("--no-cache", no_cache,
+                 "neither read nor write DATA/feature-stats (the real images' features)");
+    app.add_option("--dump-features", so.dump_features,
+                   "also write the generated and real features as DIR/fake.npy, DIR/real.npy");
+    app.add_option("--seed", so.seed, "noise seed (also chooses the KID subsets)")
+        ->capture_default_str();
+    app.add_option("--out", so.out_json, "JSON result (default: CHECKPOINT/eval.json)");
     const char* weights_help =
         "generator weights: auto (its moving average if the run kept one), ema, or raw";
     const auto weights_check = CLI::IsMember({"auto", "ema", "raw"});
-    app.add_option("--weights", g_weights, weights_help)->check(weights_check)->capture_default_str();
+    app.add_option("--weights", g_weights, weights_help)
+        ->check(weights_check)
+        ->capture_default_str();
 
     auto* tc =
-        app.add_subcommand("train-classifier", "train the feature classifier on labelled shards");
+        app.add_subcommand("train-classifier",
+                           "train the feature classifier on labelled shards (integer classes, or "
+                           "binary attributes such as CelebA's: one sigmoid each)");
     gan::eval::ClassifierTrainOptions co;
     std::string cls_out;
     tc->add_option("--data", co.data, "labelled training shards")->required();
@@ -303,6 +425,9 @@ int main(int argc, char** argv) {
     tc->add_option("--holdout", co.holdout, "held-out fraction without --test-data")
         ->capture_default_str();
     tc->add_option("--epochs", co.epochs, "epochs")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    tc->add_option("--batch-size", co.batch_size, "images per step")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     tc->add_option("--max-images", co.max_images, "use at most this many training images (0: all)")
@@ -319,7 +444,9 @@ int main(int argc, char** argv) {
     sc->add_option("--n", s_n, "images")->check(CLI::PositiveNumber)->capture_default_str();
     sc->add_option("--seed", seed, "noise seed")->capture_default_str();
     sc->add_option("--out", s_out, "shard file (.h5)")->required();
-    sc->add_option("--weights", g_weights, weights_help)->check(weights_check)->capture_default_str();
+    sc->add_option("--weights", g_weights, weights_help)
+        ->check(weights_check)
+        ->capture_default_str();
 
     auto* pc = app.add_subcommand("pictures", "sample grid plus the model's own pictures (PNG)");
     std::string p_ckpt, p_out, p_data;
@@ -327,7 +454,9 @@ int main(int argc, char** argv) {
     pc->add_option("--data", p_data, "real images (default: the run's --data)");
     pc->add_option("--seed", seed, "noise seed")->capture_default_str();
     pc->add_option("--out", p_out, "folder for the PNGs")->required();
-    pc->add_option("--weights", g_weights, weights_help)->check(weights_check)->capture_default_str();
+    pc->add_option("--weights", g_weights, weights_help)
+        ->check(weights_check)
+        ->capture_default_str();
 
     try {
       app.parse(argc, argv);
@@ -343,18 +472,26 @@ int main(int argc, char** argv) {
       if (!world.is_root()) return 0;
       auto r = gan::eval::train_classifier(
           co, cls_out, [](const std::string& s) { std::cerr << "gan_eval: " << s << std::endl; });
-      nlohmann::json j{{"classifier", cls_out},
-                       {"train_images", r.train_images},
-                       {"test_images", r.test_images},
-                       {"test_accuracy", r.test_accuracy},
-                       {"seconds", r.seconds}};
+      nlohmann::json j{{"classifier", cls_out},        {"train_images", r.train_images},
+                       {"test_images", r.test_images}, {"test_accuracy", r.test_accuracy},
+                       {"multi_label", r.multi_label}, {"seconds", r.seconds}};
+      if (r.multi_label) {
+        j["majority_baseline"] = r.majority_baseline;
+        nlohmann::json per = nlohmann::json::object();
+        for (size_t i = 0; i < r.attribute_accuracy.size(); ++i)
+          per[i < r.attribute_names.size() ? r.attribute_names[i] : std::to_string(i)] =
+              r.attribute_accuracy[i];
+        j["attribute_accuracy"] = per;
+      }
       write_json(cls_out + ".json", j);
       std::cout << j.dump() << std::endl;
       return 0;
     }
     if (sc->parsed()) return world.is_root() ? write_samples(s_ckpt, s_data, s_n, seed, s_out) : 0;
     if (pc->parsed()) return world.is_root() ? pictures(p_ckpt, p_data, seed, p_out) : 0;
-    if (checkpoint.empty()) throw UsageError("give --checkpoint DIR (or a subcommand; see --help)");
-    return score(world, checkpoint, data, classifier, n, seed, k, out);
+    if (so.checkpoint.empty())
+      throw UsageError("give --checkpoint DIR (or a subcommand; see --help)");
+    so.cache = !no_cache;
+    return score(world, so);
   });
 }
