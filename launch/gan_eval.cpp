@@ -24,6 +24,7 @@
 #include "dist/mpi_communicator.h"
 #include "dist/world.h"
 #include "eval/classifier.h"
+#include "eval/distributed.h"
 #include "eval/feature_net.h"
 #include "eval/frechet.h"
 #include "eval/kid.h"
@@ -139,79 +140,6 @@ void log_root(const gan::dist::World& world, const std::string& s) {
   if (world.is_root()) std::cerr << "gan_eval: " << s << std::endl;
 }
 
-// Features of `total` images that `images(first, n)` produces: each rank computes one
-// contiguous share and every rank receives all rows in order (the zero rows sent by ranks
-// past the end are dropped). Under mpirun every rank calls this with the same arguments.
-torch::Tensor gathered_features(gan::dist::World& world, const gan::eval::FeatureNet& net,
-                                const std::function<torch::Tensor(int64_t, int64_t)>& images,
-                                int64_t total) {
-  const int ws = world.size(), rank = world.rank();
-  const int64_t per = (total + ws - 1) / ws;
-  const int64_t r0 = std::min(rank * per, total), rn = std::min(per, total - r0);
-  torch::Tensor mine = torch::zeros({per, net.dim()});
-  if (rn > 0) mine.narrow(0, 0, rn).copy_(net.features(images(r0, rn)));
-  if (ws == 1) return mine.narrow(0, 0, rn);
-  gan::dist::MpiCommunicator comm(world);
-  torch::Tensor all = comm.allgather(mine).reshape({-1, net.dim()});
-  std::vector<torch::Tensor> parts;
-  for (int r = 0; r < ws; ++r) {
-    int64_t s0 = std::min(r * per, total), sn = std::min(per, total - s0);
-    if (sn > 0) parts.push_back(all.narrow(0, r * per, sn));
-  }
-  return torch::cat(parts);
-}
-
-// The real images' features and statistics: from DATA/feature-stats when a valid cache file
-// is there (rank 0 decides and tells the others), else computed over all ranks and cached.
-gan::eval::ReferenceStats reference_stats(gan::dist::World& world, const LoadedRun& run,
-                                          const gan::eval::FeatureNet& net, int64_t n_real,
-                                          bool use_cache, nlohmann::json& report) {
-  const gan::eval::ReferenceKey key{net.id(), gan::eval::data_identity(run.data), n_real};
-  const std::string path = gan::eval::reference_cache_path(run.data, key);
-  std::optional<gan::eval::ReferenceStats> cached;
-  if (world.is_root() && use_cache) {
-    std::string why;
-    cached = gan::eval::load_reference_stats(path, key, &why);
-    if (cached)
-      log_root(world, "reference features of " + std::to_string(n_real) +
-                          " real images: cached in " + path);
-    else
-      log_root(world, "reference features of " + std::to_string(n_real) +
-                          " real images: computing (" + path + ": " + why + ")");
-  }
-  const bool hit = world.broadcast(cached ? "1" : "0") == "1";
-  report = {{"cache", use_cache ? nlohmann::json(path) : nlohmann::json(nullptr)},
-            {"from_cache", hit}};
-  if (hit) return world.is_root() ? *cached : gan::eval::ReferenceStats{};
-
-  torch::Tensor features = gathered_features(
-      world, net,
-      [&](int64_t first, int64_t n) {
-        auto pixels = gan::dataio::read_image_range(run.data, run.manifest, first, n);
-        return gan::dataio::to_float_nchw(pixels.data(), n, run.manifest.shape);
-      },
-      n_real);
-  if (!world.is_root()) return {};
-  gan::eval::ReferenceStats stats{features, gan::eval::fit_gaussian(features)};
-  if (use_cache) {
-    // The cache only saves time: a data folder that cannot take it costs a recomputation
-    // next time, not this result.
-    auto not_cached = [&](const std::exception& e) {
-      log_root(world, std::string("reference features not cached: ") + e.what());
-      report["cache"] = nullptr;
-    };
-    try {
-      gan::eval::save_reference_stats(path, key, stats);
-      log_root(world, "reference features written to " + path);
-    } catch (const gan::StorageError& e) {
-      not_cached(e);
-    } catch (const fs::filesystem_error& e) {
-      not_cached(e);
-    }
-  }
-  return stats;
-}
-
 int score(gan::dist::World& world, const ScoreOptions& o) {
   std::unique_ptr<LoadedRun> run;
   std::unique_ptr<gan::eval::FeatureNet> net;
@@ -233,12 +161,15 @@ int score(gan::dist::World& world, const ScoreOptions& o) {
     if (std::min(o.n, run->manifest.total) < 2) throw UsageError("KID needs at least 2 images");
   });
   const int64_t n_real = std::min(o.n, run->manifest.total);
+  gan::dist::MpiCommunicator comm(world);
   nlohmann::json cache_report;
-  gan::eval::ReferenceStats ref = reference_stats(world, *run, *net, n_real, o.cache, cache_report);
+  gan::eval::ReferenceStats ref =
+      gan::eval::reference_stats(world, comm, run->data, run->manifest, *net, n_real, o.cache,
+                                 cache_report, [&](const std::string& s) { log_root(world, s); });
   // Every rank generates its rows of one noise draw for the whole set: the same images at
   // any world size.
-  torch::Tensor f_fake = gathered_features(
-      world, *net,
+  torch::Tensor f_fake = gan::eval::gathered_features(
+      comm, *net,
       [&](int64_t first, int64_t n) { return generate(*run->model, o.n, first, n, o.seed); }, o.n);
   if (!world.is_root()) return 0;
 
@@ -247,10 +178,9 @@ int score(gan::dist::World& world, const ScoreOptions& o) {
     gan::eval::write_npy((fs::path(o.dump_features) / "fake.npy").string(), f_fake);
     gan::eval::write_npy((fs::path(o.dump_features) / "real.npy").string(), ref.features);
   }
-  double fd = gan::eval::frechet_distance(gan::eval::fit_gaussian(f_fake), ref.gaussian);
   gan::eval::KidOptions ko = o.kid;
   ko.seed = o.seed;
-  auto kid = gan::eval::kernel_inception_distance(f_fake, ref.features, ko);
+  const nlohmann::json scores = gan::eval::fd_and_kid(f_fake, ref, ko);
   auto pr = gan::eval::precision_recall(ref.features, f_fake, o.k);
   nlohmann::json j{{"checkpoint", run->folder},
                    {"weights", run->weights},
@@ -264,17 +194,13 @@ int score(gan::dist::World& world, const ScoreOptions& o) {
                      {"file", net->path()},
                      {"sha256", net->id()},
                      {"dim", net->dim()}}},
-                   {"fd", fd},
-                   {"kid", kid.mean},
-                   {"kid_std_error", kid.std_error},
-                   {"kid_subsets", kid.subsets},
-                   {"kid_subset_size", kid.subset_size},
                    {"precision", pr.precision},
                    {"recall", pr.recall},
                    {"k", o.k},
                    {"reference", cache_report},
                    {"ranks", world.size()},
                    {"seed", o.seed}};
+  j.update(scores);
   std::cout << j.dump() << std::endl;
   write_json(o.out_json.empty() ? (fs::path(run->folder) / "eval.json").string() : o.out_json, j);
   return 0;

@@ -102,7 +102,9 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--sample-count", o.sample_count, "images in a sample grid")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  app.add_option("--eval-images", o.eval_images, "images compared at each sample step")
+  app.add_option("--eval-images", o.eval_images,
+                 "images compared at each evaluation (image statistics at sample steps; FD and "
+                 "KID, as many real as generated, with --eval-features or --eval-classifier)")
       ->check(CLI::Range(2, 100000))
       ->capture_default_str();
   app.add_option("--backend", o.backend, "collective backend")
@@ -181,9 +183,17 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_option("--lambda-con", m.lambda_con, "infogan: weight of the continuous information term")
       ->check(kNonNegative)
       ->capture_default_str();
+  app.add_option("--eval-features", o.eval_features,
+                 "TorchScript feature network with gan_features.json (scripts/"
+                 "export-fid-inception.py): FD and KID in its features to eval.jsonl and "
+                 "TensorBoard, computed over all ranks")
+      ->capture_default_str();
   app.add_option("--eval-classifier", o.eval_classifier,
-                 "classifier from `gan_eval train-classifier`: adds the Frechet distance in its "
-                 "feature space to eval.jsonl")
+                 "classifier from `gan_eval train-classifier` as the feature network instead")
+      ->capture_default_str();
+  app.add_option("--eval-every", o.eval_every,
+                 "steps between FD/KID evaluations (0: at the sample steps)")
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_flag("--debug-trace", o.debug_trace,
                "every rank writes its raw per-step metrics to log/trace-rank-R.jsonl");

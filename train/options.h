@@ -37,9 +37,14 @@ struct TrainOptions {
   bool deterministic = false;
   // A collective in flight longer than this ends the job with exit 4 (0: never).
   double collective_timeout = 300;
-  std::string eval_classifier;  // FD in this classifier's feature space at each sample step
-  bool debug_trace = false;     // per-rank raw metrics, every step
-  bool tensorboard = true;      // rank 0 writes TensorBoard event files under OUT/tb/
+  // Scoring during training: FD and KID of eval_images generated images against as many real
+  // ones, in the features of a TorchScript network or of the project classifier, every
+  // eval_every steps (0: at the sample steps), spread over the ranks.
+  std::string eval_features;
+  std::string eval_classifier;
+  int64_t eval_every = 0;
+  bool debug_trace = false;  // per-rank raw metrics, every step
+  bool tensorboard = true;   // rank 0 writes TensorBoard event files under OUT/tb/
   // The generator's moving average (train/ema.h): a constant decay, or a half-life in
   // thousands of images with a ramp-up; 0 turns each off. Sample grids and evaluation use the
   // average when there is one, unless sample_weights is "raw".

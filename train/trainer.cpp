@@ -25,7 +25,8 @@
 #include "dist/digest.h"
 #include "dist/mpi_communicator.h"
 #include "dist/watchdog.h"
-#include "eval/classifier.h"
+#include "eval/distributed.h"
+#include "eval/feature_net.h"
 #include "eval/frechet.h"
 #include "eval/image_stats.h"
 #include "train/checkpoint.h"
@@ -112,8 +113,13 @@ struct Trainer::State {
   std::shared_ptr<spdlog::logger> log;
   int64_t start_step = 0, total_steps = 0, steps_per_epoch = 0;
   torch::Tensor fixed_z, eval_z, real_eval;
-  std::unique_ptr<eval::FeatureExtractor> classifier;  // rank 0, with --eval-classifier
-  eval::Gaussian real_features;
+  // Scoring during training (--eval-features or --eval-classifier), on every rank: the
+  // feature network, an MPI communicator for CPU features, the noise of the scored images
+  // (the same draw each time) and, on rank 0, the real images' statistics.
+  std::unique_ptr<eval::FeatureNet> eval_net;
+  std::unique_ptr<dist::MpiCommunicator> eval_comm;
+  torch::Tensor score_z;
+  eval::ReferenceStats reference;
   std::unique_ptr<std::ofstream> trace;  // --debug-trace
 
   uint64_t log_hook = 0;  // writes a fatal error to this rank's log
@@ -324,11 +330,23 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
     auto pixels = dataio::read_image_range(o.data, s.manifest, 0, n);
     s.real_eval = dataio::to_float_nchw(pixels.data(), n, s.manifest.shape);
     s.eval_z = s.model->noise(n, g).to(torch::Device(o.device));
-    if (!o.eval_classifier.empty()) {
-      s.classifier =
-          std::make_unique<eval::FeatureExtractor>(eval::FeatureExtractor::load(o.eval_classifier));
-      s.real_features = eval::fit_gaussian(s.classifier->features(s.real_eval));
-    }
+  }
+  if (!o.eval_features.empty() || !o.eval_classifier.empty()) {
+    dist::all_or_none(world, [&] {
+      if (!o.eval_features.empty() && !o.eval_classifier.empty())
+        throw UsageError("give --eval-features or --eval-classifier, not both");
+      s.eval_net = o.eval_features.empty() ? eval::load_classifier_features(o.eval_classifier)
+                                           : eval::load_torchscript_features(o.eval_features);
+    });
+    s.eval_comm = std::make_unique<dist::MpiCommunicator>(world);
+    torch::Generator g = at::detail::createCPUGenerator(mo.seed + 0x5c0e);
+    s.score_z = s.model->noise(o.eval_images, g);
+    // Once per data, network and count: later runs find the statistics in the data's cache.
+    dist::watchdog::Unwatched unwatched;
+    nlohmann::json report;
+    s.reference = eval::reference_stats(world, *s.eval_comm, o.data, s.manifest, *s.eval_net,
+                                        std::min(o.eval_images, s.manifest.total), true, report,
+                                        [&](const std::string& line) { s.log->info("{}", line); });
   }
   if (o.debug_trace)
     s.trace = std::make_unique<std::ofstream>(
@@ -342,31 +360,57 @@ int Trainer::run() {
   install_stop_handlers();
 
   auto modules = s.model->modules();
-  auto sample_and_eval = [&](int64_t step) {
-    if (!s.world.is_root()) return;
+  // FD and KID of --eval-images generated images in the feature network's space, every rank
+  // generating and embedding its share; the result on rank 0.
+  auto score = [&]() -> nlohmann::json {
     torch::NoGradGuard no_grad;
-    torch::Tensor fake, more;
+    torch::Tensor fake;
     {
-      // With the generator's average unless asked for the raw weights; restored after.
       ModuleEma::Applied average(o.sample_weights == "ema" ? s.ema.get() : nullptr);
       for (auto& [n, m] : modules) m->eval();
-      // Pictures and statistics are made on the host, whatever the device.
-      fake = s.model->sample(s.fixed_z).to(torch::kCPU);
-      more = s.model->sample(s.eval_z).to(torch::kCPU);
+      fake = eval::gathered_features(
+          *s.eval_comm, *s.eval_net,
+          [&](int64_t first, int64_t n) {
+            torch::Tensor z = s.score_z.narrow(0, first, n).to(torch::Device(o.device));
+            return s.model->sample(z).to(torch::kCPU).clamp(-1, 1);
+          },
+          s.score_z.size(0));
       for (auto& [n, m] : modules) m->train();
     }
-    int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(fake.size(0)))));
-    const auto grid_path = (fs::path(o.out) / "samples" / (step_name(step) + ".png")).string();
-    write_grid_png(grid_path, fake, cols);
-    auto d = eval::image_stats_distance(more, s.real_eval);
-    nlohmann::json row{
-        {"step", step}, {"histogram_l1", d.histogram_l1}, {"moment_rmse", d.moment_rmse}};
-    std::string fd_text;
-    if (s.classifier) {
-      double fd = eval::frechet_distance(
-          eval::fit_gaussian(s.classifier->features(more.clamp(-1, 1))), s.real_features);
-      row["fd"] = fd;
-      fd_text = fmt::format(", FD {:.3f}", fd);
+    if (!s.world.is_root()) return nlohmann::json::object();
+    // Ten subsets of half the images: a standard error from subsets that differ.
+    const int64_t half = std::max<int64_t>(2, fake.size(0) / 2);
+    return eval::fd_and_kid(fake, s.reference,
+                            {10, std::min<int64_t>(1000, half), o.model_opts.seed});
+  };
+  auto sample_and_eval = [&](int64_t step, bool sample, bool scored) {
+    nlohmann::json row{{"step", step}};
+    if (scored) row.update(score());
+    if (!s.world.is_root()) return;
+    std::string grid_path, text;
+    if (scored)
+      text = fmt::format("FD {:.4f}, KID {:.5f} +- {:.5f}", row["fd"].get<double>(),
+                         row["kid"].get<double>(), row["kid_std_error"].get<double>());
+    if (sample) {
+      torch::NoGradGuard no_grad;
+      torch::Tensor fake, more;
+      {
+        // With the generator's average unless asked for the raw weights; restored after.
+        ModuleEma::Applied average(o.sample_weights == "ema" ? s.ema.get() : nullptr);
+        for (auto& [n, m] : modules) m->eval();
+        // Pictures and statistics are made on the host, whatever the device.
+        fake = s.model->sample(s.fixed_z).to(torch::kCPU);
+        more = s.model->sample(s.eval_z).to(torch::kCPU);
+        for (auto& [n, m] : modules) m->train();
+      }
+      int64_t cols = static_cast<int64_t>(std::ceil(std::sqrt(double(fake.size(0)))));
+      grid_path = (fs::path(o.out) / "samples" / (step_name(step) + ".png")).string();
+      write_grid_png(grid_path, fake, cols);
+      auto d = eval::image_stats_distance(more, s.real_eval);
+      row["histogram_l1"] = d.histogram_l1;
+      row["moment_rmse"] = d.moment_rmse;
+      text = fmt::format("histogram L1 {:.4f}, moment RMSE {:.4f}{}{}", d.histogram_l1,
+                         d.moment_rmse, text.empty() ? "" : ", ", text);
     }
     s.sink->write_eval(row.dump());
     if (s.tb) {
@@ -374,11 +418,15 @@ int Trainer::run() {
       for (auto& [k, v] : row.items())
         if (k != "step") scalars.emplace_back("eval/" + k, v.get<double>());
       s.tb->add_scalars(step, scalars);
-      s.tb->add_png_file("samples", step, grid_path);
+      if (sample) s.tb->add_png_file("samples", step, grid_path);
       s.tb->flush();
     }
-    s.log->info("eval step {}: histogram L1 {:.4f}, moment RMSE {:.4f}{}", step, d.histogram_l1,
-                d.moment_rmse, fd_text);
+    s.log->info("eval step {}: {}", step, text);
+  };
+  // Grids at --sample-every steps; scores at --eval-every steps (at the sample steps by default).
+  const int64_t eval_every = o.eval_every > 0 ? o.eval_every : o.sample_every;
+  auto due = [&](int64_t every, int64_t step, bool last) {
+    return every > 0 && (step % every == 0 || last);
   };
   auto checkpoint = [&](int64_t step) {
     CheckpointMeta meta{step, step / s.steps_per_epoch, s.world.size(), o.config_text, s.digests()};
@@ -391,7 +439,10 @@ int Trainer::run() {
     s.world.barrier();
   };
 
-  if (s.start_step == 0 && o.sample_every > 0) sample_and_eval(0);
+  if (s.start_step == 0 && (o.sample_every > 0 || (s.eval_net && eval_every > 0))) {
+    dist::watchdog::Unwatched w;
+    sample_and_eval(0, o.sample_every > 0, s.eval_net && eval_every > 0);
+  }
 
   dataio::LoaderOptions lo;
   lo.sampler = {o.model_opts.seed, o.batch_size, s.world.rank(), s.world.size()};
@@ -497,10 +548,13 @@ int Trainer::run() {
     if (o.replica_check_every > 0 && (done % o.replica_check_every == 0 || last))
       for (auto& [n, mod] : modules)
         dist::check_replicas(s.world, n, dist::module_digest(*mod), done);
-    if (o.sample_every > 0 && (done % o.sample_every == 0 || last)) {
-      sample_and_eval(done);
-      // The others wait here, not in the next watched collective, while rank 0 evaluates.
+    const bool sample = due(o.sample_every, done, last);
+    const bool scored = s.eval_net && due(eval_every, done, last);
+    if (sample || scored) {
+      // Unwatched: a large feature network takes as long as it takes, and the others wait
+      // here, not in the next watched collective, while rank 0 evaluates.
       dist::watchdog::Unwatched w;
+      sample_and_eval(done, sample, scored);
       if (s.world.size() > 1) s.world.barrier();
     }
     if (o.checkpoint_every > 0 && done % o.checkpoint_every == 0 && !last) checkpoint(done);

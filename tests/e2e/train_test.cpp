@@ -257,3 +257,46 @@ TEST(Ema, SameOnEveryRankResumesExactlyAndIsWhatIsSampled) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("trained without --g-ema"), std::string::npos) << r.output;
 }
+
+// --eval-every: FD and KID during training, every rank embedding its share of the generated
+// images. The score at step 0 does not depend on the world size (same G, same noise), and a
+// model that trains improves its KID beyond the spread of the estimate.
+TEST(EvalDuringTraining, SpreadOverRanksEqualsOneRankAndFallsAsTheModelLearns) {
+  const std::string features = " --eval-classifier " + std::string(GAN_TESTDATA) +
+                               "/classifier.pt --eval-images 400 --sample-every 0";
+  auto two = fresh_dir("eval_every_np2"), one = fresh_dir("eval_every_np1");
+  auto r2 = run(gan_dist(2, "--model dcgan --data " + testdata() + " --out " + two +
+                                " --g-width 16 --d-width 16 --batch-size 64 --steps 200"
+                                " --eval-every 100" +
+                                features));
+  ASSERT_EQ(r2.code, 0) << r2.output;
+  auto r1 = run(gan_dist(1, "--model dcgan --data " + testdata() + " --out " + one +
+                                " --g-width 16 --d-width 16 --batch-size 64 --steps 1"
+                                " --eval-every 1" +
+                                features));
+  ASSERT_EQ(r1.code, 0) << r1.output;
+
+  auto ev = read_jsonl(two + "/eval.jsonl");
+  ASSERT_EQ(ev.size(), 3u);
+  for (size_t i = 0; i < ev.size(); ++i) {
+    EXPECT_EQ(ev[i]["step"], 100 * i);
+    for (const char* key : {"fd", "kid", "kid_std_error", "kid_subsets", "kid_subset_size"})
+      EXPECT_TRUE(ev[i].contains(key)) << key;
+    EXPECT_FALSE(ev[i].contains("histogram_l1")) << "no sample steps were asked for";
+  }
+  EXPECT_EQ(ev[0]["kid_subsets"], 10);
+  EXPECT_EQ(ev[0]["kid_subset_size"], 200);
+  const double fd0 = ev[0]["fd"], fd2 = ev[2]["fd"];
+  const double kid0 = ev[0]["kid"], kid2 = ev[2]["kid"];
+  const double se0 = ev[0]["kid_std_error"], se2 = ev[2]["kid_std_error"];
+  EXPECT_GT(se0, 0);
+  EXPECT_LT(kid2 + 3 * (se0 + se2), kid0)
+      << "KID " << kid0 << " +- " << se0 << " -> " << kid2 << " +- " << se2;
+  EXPECT_LT(fd2, 0.7 * fd0) << "FD " << fd0 << " -> " << fd2;
+
+  auto single = read_jsonl(one + "/eval.jsonl");
+  ASSERT_GE(single.size(), 1u);
+  EXPECT_EQ(single[0]["step"], 0);
+  EXPECT_NEAR(single[0]["fd"].get<double>(), fd0, 1e-6 * fd0);
+  EXPECT_NEAR(single[0]["kid"].get<double>(), kid0, 1e-6 * std::abs(kid0));
+}
