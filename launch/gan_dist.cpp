@@ -63,6 +63,8 @@ void validate(const gan::train::TrainOptions& o, const Scope& scope) {
   if (o.batch_size % world_size != 0)
     throw UsageError("--batch-size " + std::to_string(o.batch_size) + " does not divide over " +
                      std::to_string(world_size) + " ranks");
+  if (!o.eval_features.empty() && !o.eval_classifier.empty())
+    throw UsageError("give --eval-features or --eval-classifier, not both");
   // WGAN's critic steps each take their own slice of the rank's batch: at many ranks the
   // default batch leaves a critic step one image per rank.
   const auto& m = o.model_opts;
@@ -94,6 +96,8 @@ void validate(const gan::train::TrainOptions& o, const Scope& scope) {
       scope.unchecked->push_back("--out (holds no checkpoints unless --resume)");
       if (!o.eval_classifier.empty())
         scope.unchecked->push_back("--eval-classifier " + o.eval_classifier + " (a file)");
+      if (!o.eval_features.empty())
+        scope.unchecked->push_back("--eval-features " + o.eval_features + " (a file)");
     }
     return;
   }
@@ -104,6 +108,10 @@ void validate(const gan::train::TrainOptions& o, const Scope& scope) {
   if (!o.eval_classifier.empty() && !fs::is_regular_file(o.eval_classifier))
     throw UsageError("--eval-classifier " + o.eval_classifier +
                      ": no such file (make one with gan_eval train-classifier)");
+  if (!o.eval_features.empty() && !fs::is_regular_file(o.eval_features))
+    throw UsageError("--eval-features " + o.eval_features +
+                     ": no such file (a TorchScript network with gan_features.json; see "
+                     "scripts/export-fid-inception.py)");
   if (!o.resume && fs::is_directory(fs::path(o.out) / "checkpoints") &&
       !fs::is_empty(fs::path(o.out) / "checkpoints"))
     throw UsageError("--out " + o.out +

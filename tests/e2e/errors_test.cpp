@@ -96,6 +96,11 @@ TEST(Errors, CheckModeNamesTheRuleAndStartsNothing) {
       {"batch not divisible by the world size", " --world-size 3" + ok,
        "--batch-size 16 does not divide over 3 ranks"},
       {"world size not positive", " --world-size 0" + ok, "--world-size"},
+      {"missing feature network", " --world-size 2" + ok + " --eval-features /nonexistent.pt",
+       "--eval-features /nonexistent.pt: no such file"},
+      {"two feature networks",
+       " --world-size 2" + ok + " --eval-features a.pt --eval-classifier b.pt",
+       "give --eval-features or --eval-classifier, not both"},
   };
   for (const auto& c : cases) {
     auto k = run(check + c.args);
