@@ -123,7 +123,10 @@ TEST(FeatureSpec, ConversionEqualsPythonInterpolate) {
     auto got = eval::prepare_input(images, spec);
     ASSERT_EQ(got.sizes(), expected.sizes()) << c.args;
     const double scale = expected.abs().max().item<double>();
-    EXPECT_LT((got - expected).abs().max().item<double>(), 1e-6 * scale) << c.args;
+    // Float32 rounding only: the reference is Debian's PyTorch 1.13, and the CUDA flavour's
+    // LibTorch 2.x bilinear kernel rounds differently (measured up to 2.4e-6 of the range, a
+    // few ulp); a wrong convention is off by more than 1e-3 of it (below).
+    EXPECT_LT((got - expected).abs().max().item<double>(), 2e-5 * scale) << c.args;
     // Not trivially equal: align_corners = true would give other values.
     auto corners = torch::nn::functional::interpolate(
         c.channels == 1 ? images.expand({-1, 3, -1, -1}).contiguous() : images,
