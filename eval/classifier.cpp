@@ -106,10 +106,24 @@ torch::Tensor FeatureExtractor::predict(const torch::Tensor& images) const {
   return net_->multi_label ? logits.gt(0).to(torch::kLong) : logits.argmax(1);
 }
 
+namespace {
+
+// The manifest of shards it is about to read whole, checked against them first (hashes, and
+// each shard's image count): a count no shard holds is a DataError naming the shard, not an
+// allocation sized by it.
+dataio::Manifest load_verified(const std::string& dir) {
+  auto m = dataio::Manifest::load(dir);
+  auto problems = dataio::verify_shards(dir, m, false);
+  if (!problems.empty()) throw DataError(dir + "/" + problems[0].shard + ": " + problems[0].reason);
+  return m;
+}
+
+}  // namespace
+
 ClassifierReport train_classifier(const ClassifierTrainOptions& o, const std::string& out_path,
                                   const std::function<void(const std::string&)>& log) {
   auto t0 = std::chrono::steady_clock::now();
-  auto m = dataio::Manifest::load(o.data);
+  auto m = load_verified(o.data);
   const bool multi = is_multi_label(m);
   if (!multi && (m.label_dims != 1 || m.num_classes < 2))
     throw DataError(o.data +
@@ -125,7 +139,7 @@ ClassifierReport train_classifier(const ClassifierTrainOptions& o, const std::st
     train = read_set(o.data, 0, total - n_test, m);
     test = read_set(o.data, total - n_test, n_test, m);
   } else {
-    auto tm = dataio::Manifest::load(o.test_data);
+    auto tm = load_verified(o.test_data);
     if (!(tm.shape == m.shape))
       throw DataError(o.test_data + ": image shape differs from " + o.data);
     if (tm.label_dims != m.label_dims)

@@ -215,6 +215,12 @@ TEST(Errors, ShardCountTheShardDoesNotHoldExit3NamingIt) {
   EXPECT_EQ(many.code, 3) << many.output;
   EXPECT_NE(many.output.find(holds + "1000000000000"), std::string::npos) << many.output;
   EXPECT_FALSE(fs::exists(dir + "/run/checkpoints"));
+  // gan_eval train-classifier reads the whole set: the same answer, before sizing anything.
+  auto cls = run(std::string(GAN_EVAL_BIN) + " train-classifier --data " + dir + "/data --out " +
+                 dir + "/classifier.pt");
+  EXPECT_EQ(cls.code, 3) << cls.output;
+  EXPECT_NE(cls.output.find(holds + "1000000000000"), std::string::npos) << cls.output;
+  EXPECT_FALSE(fs::exists(dir + "/classifier.pt"));
 }
 
 TEST(Errors, NonFiniteLossStopsTheRunNamingStepAndLoss) {
