@@ -1,6 +1,6 @@
-// All-reduce microbenchmark (usage: bench_allreduce [CSV] [OVERLAP_CSV]), 4 KB to 256 MB: raw
-// MPI_Allreduce and raw MPI_Iallreduce+Wait against the Reducer's path (gradients as bucket views,
-// non-blocking all-reduce per bucket, average), interleaved size by size so all see the same
+// All-reduce microbenchmark (usage: bench_allreduce [CSV] [OVERLAP_CSV] [MAX_MB]), 4 KB to 256 MB:
+// raw MPI_Allreduce and raw MPI_Iallreduce+Wait against the Reducer's path (gradients as bucket
+// views, non-blocking all-reduce per bucket, average), interleaved size by size so all see the same
 // machine. Prints and writes CSV with algbw and busbw as nccl-tests defines them: algbw = bytes /
 // time, busbw = algbw * 2 (n - 1) / n.
 #include <mpi.h>
@@ -46,7 +46,7 @@ struct Blob : torch::nn::Module {
 // that running them together saves. Two kinds of compute: `cpu` (matrix products on the
 // rank's own core) and `idle` (the rank sleeps, as its CPU does while a GPU computes).
 void overlap_table(gan::dist::World& world, gan::dist::MpiCommunicator& comm,
-                   const std::string& csv) {
+                   const std::string& csv, int64_t max_bytes) {
   std::ofstream out;
   if (world.is_root()) {
     out.open(csv);
@@ -63,7 +63,7 @@ void overlap_table(gan::dist::World& world, gan::dist::MpiCommunicator& comm,
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   for (std::string kind : {"cpu", "idle"}) {
-    for (int64_t bytes = 1 << 20; bytes <= (64LL << 20); bytes *= 4) {
+    for (int64_t bytes = 1 << 20; bytes <= std::min<int64_t>(64LL << 20, max_bytes); bytes *= 4) {
       torch::Tensor buf = torch::ones({bytes / 4});
       auto comm_only = [&] { comm.allreduce_sum_async(buf)->wait(); };
       std::vector<double> c;
@@ -120,6 +120,8 @@ int main(int argc, char** argv) {
   gan::dist::World world(&argc, &argv);
   std::string csv = argc > 1 ? argv[1] : "allreduce.csv";
   std::string overlap_csv = argc > 2 ? argv[2] : "allreduce_overlap.csv";
+  // Largest message, MB (default 256): slow links (benchmarks/netem/) stop earlier.
+  const int64_t max_bytes = (argc > 3 ? std::stoll(argv[3]) : 256) << 20;
   const int n = world.size();
   gan::dist::MpiCommunicator comm(world);
   std::ofstream out;
@@ -129,7 +131,7 @@ int main(int argc, char** argv) {
     std::printf("%10s %12s %12s %12s %10s %10s %10s %8s\n", "bytes", "raw us", "reducer us",
                 "iallred us", "raw bw", "red bw", "ired bw", "red/raw");
   }
-  for (int64_t bytes = 4096; bytes <= (256LL << 20); bytes *= 4) {
+  for (int64_t bytes = 4096; bytes <= max_bytes; bytes *= 4) {
     const int64_t floats = bytes / 4;
     const int iters = bytes <= (1 << 20) ? 50 : bytes <= (16 << 20) ? 10 : 4;
     // Each path has its own buffer and the order rotates every iteration, so cache warmth
@@ -183,6 +185,6 @@ int main(int argc, char** argv) {
                   bus[2], bus[1] / bus[0]);
     }
   }
-  if (n > 1) overlap_table(world, comm, overlap_csv);
+  if (n > 1) overlap_table(world, comm, overlap_csv, max_bytes);
   return 0;
 }

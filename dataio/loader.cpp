@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <list>
@@ -21,8 +22,10 @@ namespace {
 // so memory stays bounded whatever the dataset size.
 class BlockReader {
  public:
-  BlockReader(const std::string& dir, const Manifest& m, size_t capacity)
-      : m_(m), capacity_(capacity) {
+  // `bytes_read`, when given, counts the bytes read from the shards (cache misses).
+  BlockReader(const std::string& dir, const Manifest& m, size_t capacity,
+              std::atomic<int64_t>* bytes_read = nullptr)
+      : m_(m), capacity_(capacity), bytes_read_(bytes_read) {
     int64_t first = 0;
     for (const auto& s : m.shards) {
       readers_.push_back(std::make_unique<ShardReader>((fs::path(dir) / s.name).string()));
@@ -77,6 +80,8 @@ class BlockReader {
       b.labels.resize(static_cast<size_t>(n * m_.label_dims));
       r.read_labels(start, n, b.labels.data());
     }
+    if (bytes_read_)
+      *bytes_read_ += static_cast<int64_t>(b.images.size() + b.labels.size() * sizeof(int64_t));
     if (cache_.size() >= capacity_) {
       cache_.erase(lru_.back());
       lru_.pop_back();
@@ -87,6 +92,7 @@ class BlockReader {
 
   const Manifest& m_;
   size_t capacity_;
+  std::atomic<int64_t>* bytes_read_;
   std::vector<std::unique_ptr<ShardReader>> readers_;
   std::vector<int64_t> starts_;
   std::list<Key> lru_;
@@ -161,7 +167,8 @@ void Loader::run() {
     std::vector<int64_t> counts;
     for (const auto& s : m_.shards) counts.push_back(s.count);
     DistributedSampler sampler(counts, m_.chunk_images, opts_.sampler);
-    BlockReader reader(dir_, m_, static_cast<size_t>(2 * opts_.sampler.window_blocks + 2));
+    BlockReader reader(dir_, m_, static_cast<size_t>(2 * opts_.sampler.window_blocks + 2),
+                       &bytes_read_);
     const int64_t b = sampler.local_batch();
     std::vector<uint8_t> images(static_cast<size_t>(b * m_.shape.bytes()));
     for (int64_t step = opts_.start_step; step < opts_.end_step; ++step) {

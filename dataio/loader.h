@@ -4,6 +4,7 @@
 
 #include <torch/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -35,6 +36,9 @@ class Loader {
   Batch next();  // blocks until ready; rethrows the reader thread's error
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   double take_wait_seconds();
+  // Bytes of images and labels read from the shards so far (whole blocks, on cache misses):
+  // about the dataset per epoch when sampling is invariant, about 1/N of it when sharded.
+  int64_t bytes_read() const { return bytes_read_.load(); }
 
  private:
   void run();
@@ -51,6 +55,7 @@ class Loader {
   std::exception_ptr error_;
   bool stop_ = false;
   double wait_seconds_ = 0;
+  std::atomic<int64_t> bytes_read_{0};
 };
 
 // Images [first, first + n) of the dataset in concatenation order as uint8 NHWC (no thread);

@@ -27,6 +27,14 @@ void shuffle(std::vector<T>& v, uint64_t seed) {
 
 }  // namespace
 
+Sampling parse_sampling(const std::string& name) {
+  if (name == "invariant") return Sampling::Invariant;
+  if (name == "sharded") return Sampling::Sharded;
+  throw UsageError("--sampling " + name + ": expected invariant or sharded");
+}
+
+std::string to_string(Sampling s) { return s == Sampling::Sharded ? "sharded" : "invariant"; }
+
 DistributedSampler::DistributedSampler(const std::vector<int64_t>& shard_counts,
                                        int64_t block_images, SamplerOptions opts)
     : opts_(opts) {
@@ -39,10 +47,24 @@ DistributedSampler::DistributedSampler(const std::vector<int64_t>& shard_counts,
   if (opts_.global_batch % opts_.world_size != 0)
     throw UsageError("--batch-size " + std::to_string(opts_.global_batch) +
                      " does not divide over " + std::to_string(opts_.world_size) + " ranks");
-  steps_per_epoch_ = total_ / opts_.global_batch;
+  if (opts_.sampling == Sampling::Invariant) {
+    steps_per_epoch_ = total_ / opts_.global_batch;
+  } else {
+    // Dealing each block to the rank with the fewest images keeps the ranks within one block
+    // of each other, so the least-loaded rank holds at least (total - (N-1) * block) / N
+    // images in every epoch: a step count that is the same for all ranks and all epochs.
+    int64_t largest = 0;
+    for (const auto& b : blocks_) largest = std::max(largest, b.count);
+    const int64_t least = (total_ - (opts_.world_size - 1) * largest) / opts_.world_size;
+    steps_per_epoch_ = std::max<int64_t>(least, 0) / local_batch();
+  }
   if (steps_per_epoch_ == 0)
     throw UsageError("--batch-size " + std::to_string(opts_.global_batch) +
-                     " is larger than the dataset (" + std::to_string(total_) + " images)");
+                     " is larger than the dataset (" + std::to_string(total_) + " images" +
+                     (opts_.sampling == Sampling::Sharded
+                          ? ", less up to one block of " + std::to_string(block_images) +
+                                " per rank with --sampling sharded)"
+                          : ")"));
 }
 
 void DistributedSampler::prepare_epoch(int64_t epoch) {
@@ -52,6 +74,18 @@ void DistributedSampler::prepare_epoch(int64_t epoch) {
   block_order_.resize(blocks_.size());
   for (size_t i = 0; i < blocks_.size(); ++i) block_order_[i] = i;
   shuffle(block_order_, mix64(opts_.seed ^ mix64(static_cast<uint64_t>(epoch) + 1)));
+  if (opts_.sampling == Sampling::Sharded) {
+    // Deal the shuffled blocks: each goes to the rank holding the fewest images (the lowest
+    // rank on a tie); every rank computes the same deal and keeps its own hand, in order.
+    std::vector<int64_t> held(static_cast<size_t>(opts_.world_size), 0);
+    std::vector<size_t> mine;
+    for (size_t b : block_order_) {
+      const auto to = std::min_element(held.begin(), held.end()) - held.begin();
+      held[static_cast<size_t>(to)] += blocks_[b].count;
+      if (to == opts_.rank) mine.push_back(b);
+    }
+    block_order_ = std::move(mine);
+  }
   window_start_.clear();
   int64_t pos = 0;
   for (size_t b = 0; b < block_order_.size(); ++b) {
@@ -85,7 +119,9 @@ int64_t DistributedSampler::image_at(int64_t epoch, int64_t pos) {
 std::vector<int64_t> DistributedSampler::indices(int64_t step) {
   const int64_t epoch = step / steps_per_epoch_;
   const int64_t b = local_batch();
-  const int64_t base = (step % steps_per_epoch_) * opts_.global_batch + opts_.rank * b;
+  const int64_t base = opts_.sampling == Sampling::Invariant
+                           ? (step % steps_per_epoch_) * opts_.global_batch + opts_.rank * b
+                           : (step % steps_per_epoch_) * b;
   std::vector<int64_t> out(b);
   for (int64_t j = 0; j < b; ++j) out[j] = image_at(epoch, base + j);
   return out;

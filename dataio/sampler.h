@@ -1,14 +1,28 @@
 // The order in which a run sees its images: epoch-seeded shuffle of blocks (contiguous runs
-// of images, so reads stay sequential), then of images within windows of blocks. The order
-// depends only on seed, epoch and dataset, never on the world size: global batch s is the
-// same images whether one rank or eight take it, and each rank takes its contiguous share.
+// of images, so reads stay sequential), then of images within windows of blocks.
+//
+// Two ways to share an epoch among ranks, each image at most once per epoch in both:
+//   Invariant (default)  one order for the whole run, independent of the world size: global
+//                        batch s is the same images whether one rank or eight take it, each
+//                        rank taking its contiguous share. Every rank touches nearly every
+//                        block of a window, so each rank reads about the whole dataset per
+//                        epoch (shared per node through the page cache).
+//   Sharded              the epoch's shuffled blocks are dealt to the ranks (each to the rank
+//                        holding the fewest images so far), and each rank walks its own blocks
+//                        in windows: a rank reads about 1/N of the data, for datasets larger
+//                        than a node's memory. Gives up world-size invariance (np=N no longer
+//                        equals np=1 bit for bit) and drops up to about one block per rank
+//                        per epoch, so that every rank takes the same number of steps.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace gan::dataio {
+
+enum class Sampling { Invariant, Sharded };
 
 struct SamplerOptions {
   uint64_t seed = 0;
@@ -16,7 +30,12 @@ struct SamplerOptions {
   int rank = 0;
   int world_size = 1;
   int64_t window_blocks = 16;  // images are shuffled among this many blocks
+  Sampling sampling = Sampling::Invariant;
 };
+
+// "invariant" or "sharded" (a UsageError naming the value otherwise), and back.
+Sampling parse_sampling(const std::string& name);
+std::string to_string(Sampling s);
 
 class DistributedSampler {
  public:
@@ -29,7 +48,8 @@ class DistributedSampler {
   int64_t epoch_of(int64_t step) const { return step / steps_per_epoch_; }
   // Global image indices (concatenation order of the shards) this rank reads at `step`.
   std::vector<int64_t> indices(int64_t step);
-  // The image at position `pos` of epoch `epoch`'s order.
+  // The image at position `pos` of epoch `epoch`'s order as this rank walks it (the whole
+  // dataset's order when invariant, this rank's blocks when sharded).
   int64_t image_at(int64_t epoch, int64_t pos);
 
  private:
@@ -44,7 +64,7 @@ class DistributedSampler {
   int64_t total_ = 0;
   int64_t steps_per_epoch_ = 0;
   int64_t epoch_ = -1, window_ = -1;
-  std::vector<size_t> block_order_;
+  std::vector<size_t> block_order_;    // the blocks this rank walks this epoch, in order
   std::vector<int64_t> window_start_;  // position where each window begins
   std::vector<int64_t> window_images_;
 };

@@ -46,7 +46,10 @@ void DataParallel::backward(const torch::Tensor& loss) {
 void DataParallel::sync_grads(torch::nn::Module& module) {
   // Only what is left after backward counts: with overlap, the exposed communication.
   DeviceTimer::Scope timed(comm_timer_, device_of(module));
-  reducer(module).finish();
+  Reducer& r = reducer(module);
+  r.finish();
+  if (comm_.size() > 1)
+    for (int64_t bytes : r.bucket_bytes()) ++messages_[bytes];
 }
 
 torch::Tensor DataParallel::allreduce_sum(const torch::Tensor& t) {

@@ -36,6 +36,9 @@ class DataParallel final : public Collectives {
   // time the compute stream spent in them, read back without blocking: an interval the GPU
   // has not finished yet counts in a later call (all of them, waiting, with wait = true).
   double take_comm_seconds(bool wait = false);
+  // Gradient all-reduces issued so far, as message size in bytes -> count: what the
+  // reducers actually send, for a benchmark's cost model (benchmarks/netem/).
+  const std::map<int64_t, int64_t>& gradient_messages() const { return messages_; }
 
  private:
   Communicator& comm_;
@@ -43,6 +46,7 @@ class DataParallel final : public Collectives {
   ReducerOptions opts_;
   std::map<const torch::nn::Module*, std::unique_ptr<Reducer>> reducers_;
   DeviceTimer comm_timer_;
+  std::map<int64_t, int64_t> messages_;
   Reducer& reducer(torch::nn::Module& module);
   // Rank 0's values of `tensors` to every rank, one broadcast per (dtype, device) group.
   void broadcast_grouped(const std::vector<torch::Tensor>& tensors);

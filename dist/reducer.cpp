@@ -224,4 +224,10 @@ std::vector<std::vector<size_t>> Reducer::bucket_layout() const {
   return out;
 }
 
+std::vector<int64_t> Reducer::bucket_bytes() const {
+  std::vector<int64_t> out;
+  for (const auto& b : buckets_) out.push_back(b->flat.numel() * b->flat.element_size());
+  return out;
+}
+
 }  // namespace gan::dist

@@ -49,6 +49,8 @@ class Reducer {
 
   // Buckets as lists of parameter indices (registration order), for tests and logs.
   std::vector<std::vector<size_t>> bucket_layout() const;
+  // Bytes each bucket's all-reduce sends (in the wire dtype), in launch order.
+  std::vector<int64_t> bucket_bytes() const;
 
  private:
   struct Bucket;

@@ -20,11 +20,11 @@ World::World(int* argc, char*** argv) {
   MPI_Initialized(&initialized);
   if (!initialized) {
     // Open MPI 4.1's default MPI_Iallreduce (libnbc) reduces to a root and broadcasts back
-    // when there are fewer than 4 ranks: 2-3x slower than MPI_Allreduce (FIELD-NOTES). The
-    // reducer lives on MPI_Iallreduce, so ask for Rabenseifner (reduce-scatter + allgather;
-    // ring for tiny buffers) unless the environment chose an algorithm (a setting in
-    // mca-params.conf is overridden). Not before 4.1.2: libnbc's in-place ring summed wrongly
-    // (open-mpi/ompi#9385). Read at MPI_Init.
+    // when there are fewer than 4 ranks: 2-3x slower than MPI_Allreduce (measured: see
+    // docs/ARCHITECTURE.md, Why it is built this way). The reducer lives on MPI_Iallreduce,
+    // so ask for Rabenseifner (reduce-scatter + allgather; ring for tiny buffers) unless the
+    // environment chose an algorithm (a setting in mca-params.conf is overridden). Not
+    // before 4.1.2: libnbc's in-place ring summed wrongly (open-mpi/ompi#9385). Read at MPI_Init.
 #if defined(OPEN_MPI) && \
     (OMPI_MAJOR_VERSION * 10000 + OMPI_MINOR_VERSION * 100 + OMPI_RELEASE_VERSION) >= 40102
     setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);

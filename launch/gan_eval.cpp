@@ -48,12 +48,30 @@ std::string g_weights = "auto";
 // A trained model rebuilt from a checkpoint's recorded config and restored from its state.
 struct LoadedRun {
   gan::train::TrainOptions opts;
-  gan::dataio::Manifest manifest;
   std::string data;
+  bool data_given = false;  // --data, rather than the path the run recorded
+  gan::dataio::ImageShape shape;
   std::string folder;   // the checkpoint folder
   std::string weights;  // "ema" (the generator's average) or "raw"
   gan::dist::LocalCollectives coll;
   std::unique_ptr<gan::models::Model> model;
+
+  // The training data, read on first use: scores and reconstructions need its images;
+  // sampling needs only the shape the checkpoint records, so it works anywhere.
+  const gan::dataio::Manifest& manifest() {
+    if (!manifest_) {
+      if (!data_given && !fs::is_directory(data))
+        throw gan::DataError(
+            "the run's data folder " + data +
+            (fs::path(data).is_relative() ? " (relative to where it trained)" : "") +
+            " does not exist here: give it with --data");
+      manifest_ = gan::dataio::Manifest::load(data);
+    }
+    return *manifest_;
+  }
+
+ private:
+  std::optional<gan::dataio::Manifest> manifest_;
 };
 
 // `path` is a checkpoint folder (holds meta.json) or a run folder (its newest valid checkpoint).
@@ -70,12 +88,20 @@ std::unique_ptr<LoadedRun> load_run(const std::string& path, const std::string& 
   auto meta = gan::train::CheckpointStore::read_meta(folder);
   run->opts = gan::launch::options_from_config(meta.config);
   run->data = data_override.empty() ? run->opts.data : data_override;
-  run->manifest = gan::dataio::Manifest::load(run->data);
+  run->data_given = !data_override.empty();
+  // The model is built for the data's shape: recorded in the checkpoint (older ones: read
+  // from the data's manifest).
+  gan::train::DataShape shape = meta.data;
+  if (!shape.known()) {
+    const auto& m = run->manifest();
+    shape = {m.shape.h, m.shape.w, m.shape.c, m.num_classes};
+  }
+  run->shape = {shape.h, shape.w, shape.c};
   auto& mo = run->opts.model_opts;
-  mo.image_h = run->manifest.shape.h;
-  mo.image_w = run->manifest.shape.w;
-  mo.channels = run->manifest.shape.c;
-  mo.num_classes = run->manifest.num_classes;
+  mo.image_h = shape.h;
+  mo.image_w = shape.w;
+  mo.channels = shape.c;
+  mo.num_classes = shape.classes;
   mo.global_batch = run->opts.batch_size;
   run->model = gan::models::make_model(run->opts.model, mo, run->coll);
   // The generator's moving average, when the run kept one, replaces its raw weights.
@@ -158,13 +184,13 @@ int score(gan::dist::World& world, const ScoreOptions& o) {
       net = gan::eval::load_classifier_features(cls);
     }
     if (o.n < o.k + 2) throw UsageError("--n must exceed k + 1");
-    if (std::min(o.n, run->manifest.total) < 2) throw UsageError("KID needs at least 2 images");
+    if (std::min(o.n, run->manifest().total) < 2) throw UsageError("KID needs at least 2 images");
   });
-  const int64_t n_real = std::min(o.n, run->manifest.total);
+  const int64_t n_real = std::min(o.n, run->manifest().total);
   gan::dist::MpiCommunicator comm(world);
   nlohmann::json cache_report;
   gan::eval::ReferenceStats ref =
-      gan::eval::reference_stats(world, comm, run->data, run->manifest, *net, n_real, o.cache,
+      gan::eval::reference_stats(world, comm, run->data, run->manifest(), *net, n_real, o.cache,
                                  cache_report, [&](const std::string& s) { log_root(world, s); });
   // Every rank generates its rows of one noise draw for the whole set: the same images at
   // any world size.
@@ -213,7 +239,7 @@ int write_samples(const std::string& checkpoint, const std::string& data, int64_
   gan::dataio::Recipe recipe;
   recipe.source = "gan_eval:" + run->opts.model;
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
-  gan::dataio::ShardWriter w(out, run->manifest.shape, 0, std::min<int64_t>(n, 64), recipe);
+  gan::dataio::ShardWriter w(out, run->shape, 0, std::min<int64_t>(n, 64), recipe);
   w.append(images.data_ptr<uint8_t>(), nullptr, n);
   w.close();
   std::cout << "wrote " << n << " images of " << run->opts.model << " to " << out << std::endl;
@@ -276,10 +302,14 @@ int pictures(const std::string& checkpoint, const std::string& data, uint64_t se
       put("infogan-continuous-" + std::to_string(j) + ".png", m.sample(torch::stack(in)), cols);
     }
   }
-  auto pixels = gan::dataio::read_image_range(run->data, run->manifest, 0, 32);
-  torch::Tensor real = gan::dataio::to_float_nchw(pixels.data(), 32, run->manifest.shape);
-  torch::Tensor rec = m.reconstruct(real);
-  if (rec.defined()) {
+  // Reconstructions, for the models that have them (a probe on one blank image asks), are
+  // of real images: only then is the data read.
+  if (m.reconstruct(torch::zeros({1, run->shape.c, run->shape.h, run->shape.w})).defined()) {
+    if (!(run->manifest().shape == run->shape))
+      throw gan::DataError(run->data + ": its images are not the shape the run trained on");
+    auto pixels = gan::dataio::read_image_range(run->data, run->manifest(), 0, 32);
+    torch::Tensor real = gan::dataio::to_float_nchw(pixels.data(), 32, run->shape);
+    torch::Tensor rec = m.reconstruct(real);
     // Rows alternate: 8 real images, then their reconstructions.
     std::vector<torch::Tensor> rows;
     for (int64_t i = 0; i < 32; i += 8) {
@@ -366,7 +396,8 @@ int main(int argc, char** argv) {
     int64_t s_n = 1000;
     sc->add_option("--checkpoint", s_ckpt, "checkpoint or run folder")->required();
     sc->add_option("--data", s_data,
-                   "data the run used (default: its --data), for the image shape");
+                   "data the run used (default: its --data); only checkpoints written before "
+                   "they recorded the image shape need it");
     sc->add_option("--n", s_n, "images")->check(CLI::PositiveNumber)->capture_default_str();
     sc->add_option("--seed", seed, "noise seed")->capture_default_str();
     sc->add_option("--out", s_out, "shard file (.h5)")->required();

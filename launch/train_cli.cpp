@@ -129,6 +129,12 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
                  "and on CPUs when ranks x threads leave a core free; results are equal)")
       ->check(CLI::IsMember({"auto", "true", "false"}))
       ->capture_default_str();
+  app.add_option("--sampling", o.sampling,
+                 "how ranks share an epoch: invariant (the same batches at any world size; "
+                 "each rank reads about the whole dataset) or sharded (each rank reads about "
+                 "1/N of it, for data larger than a node's memory)")
+      ->check(CLI::IsMember({"invariant", "sharded"}))
+      ->capture_default_str();
   app.add_option("--grad-compress", o.grad_compress, "gradients travel as fp16/bf16 (fp32 sums)")
       ->check(CLI::IsMember({"none", "fp16", "bf16"}))
       ->capture_default_str();
@@ -195,6 +201,10 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
                  "steps between FD/KID evaluations (0: at the sample steps)")
       ->check(kNonNegative)
       ->capture_default_str();
+  app.add_flag("--comm-curve", o.comm_curve,
+               "after training, measure the all-reduce curve of the job's communicator (4 KB "
+               "to the largest gradient bucket) into OUT/allreduce.csv, for "
+               "benchmarks/scaling/report.py");
   app.add_flag("--debug-trace", o.debug_trace,
                "every rank writes its raw per-step metrics to log/trace-rank-R.jsonl");
   app.add_option("--tensorboard", o.tensorboard,

@@ -120,6 +120,11 @@ std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& mod
       std::transform(key.begin(), key.end(), key.begin(), ::tolower);
       j["digest_" + key] = d;
     }
+    if (meta.data.known())
+      j["data"] = {{"h", meta.data.h},
+                   {"w", meta.data.w},
+                   {"c", meta.data.c},
+                   {"classes", meta.data.classes}};
     j["files"]["state.pt"] = state_sum.hex();
     j["meta_sha256"] = meta_checksum(j);
     write_file_checked((tmp / "state.pt").string(), state);
@@ -161,6 +166,13 @@ CheckpointMeta CheckpointStore::read_meta(const std::string& folder) {
         static_cast<int>(integer(j, "world_size", folder, 1, std::numeric_limits<int>::max()));
     m.config = j.at("config").get<std::string>();
     for (auto& [k, v] : j.at("digests").items()) m.digests[k] = v.get<std::string>();
+    if (j.contains("data")) {
+      const json& d = j.at("data");
+      m.data.h = integer(d, "h", folder, 1, 1 << 16);
+      m.data.w = integer(d, "w", folder, 1, 1 << 16);
+      m.data.c = integer(d, "c", folder, 1, 4);
+      m.data.classes = integer(d, "classes", folder, 0, 1 << 24);
+    }
     // load() hands state.pt to LibTorch, which crashes on some damaged archives: it must have
     // been hashed here first.
     if (!j.at("files").contains("state.pt"))

@@ -13,12 +13,21 @@
 
 namespace gan::train {
 
+// The training data's image shape and class count: what a model is built for, so that a
+// checkpoint rebuilds its model without the data (all 0 in checkpoints from before it was
+// recorded: the data's manifest is then needed).
+struct DataShape {
+  int64_t h = 0, w = 0, c = 0, classes = 0;
+  bool known() const { return h > 0; }
+};
+
 struct CheckpointMeta {
   int64_t step = 0;
   int64_t epoch = 0;
   int world_size = 1;
   std::string config;                          // resolved config, "key = value" lines
   std::map<std::string, std::string> digests;  // module name -> parameter digest
+  DataShape data;
 };
 
 // State kept beside the model (the generator's moving average), in the same archive.

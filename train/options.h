@@ -32,6 +32,8 @@ struct TrainOptions {
   // free for MPI's progress; with every core computing, overlap only costs (benchmarks/).
   std::string overlap = "auto";
   std::string grad_compress = "none";
+  // How ranks share an epoch (dataio/sampler.h): invariant | sharded.
+  std::string sampling = "invariant";
   std::string device = "cpu";
   // Deterministic cuDNN and cuBLAS, cuDNN benchmark and TF32 off (GPU runs repeat bitwise).
   bool deterministic = false;
@@ -44,7 +46,10 @@ struct TrainOptions {
   std::string eval_classifier;
   int64_t eval_every = 0;
   bool debug_trace = false;  // per-rank raw metrics, every step
-  bool tensorboard = true;   // rank 0 writes TensorBoard event files under OUT/tb/
+  // At the end, measure the communicator's all-reduce curve into OUT/allreduce.csv
+  // (dist/comm_curve.h), for the scaling report.
+  bool comm_curve = false;
+  bool tensorboard = true;  // rank 0 writes TensorBoard event files under OUT/tb/
   // The generator's moving average (train/ema.h): a constant decay, or a half-life in
   // thousands of images with a ramp-up; 0 turns each off. Sample grids and evaluation use the
   // average when there is one, unless sample_weights is "raw".

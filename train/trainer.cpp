@@ -19,6 +19,7 @@
 #include "core/errors.h"
 #include "dataio/loader.h"
 #include "dist/agreement.h"
+#include "dist/comm_curve.h"
 #include "dist/cuda_device.h"
 #include "dist/data_parallel.h"
 #include "dist/device_timer.h"
@@ -46,6 +47,13 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// The data order of this rank (the same options for sizing the run and for the loader).
+dataio::SamplerOptions sampler_options(const TrainOptions& o, const dist::World& world) {
+  dataio::SamplerOptions so{o.model_opts.seed, o.batch_size, world.rank(), world.size()};
+  so.sampling = dataio::parse_sampling(o.sampling);
+  return so;
+}
+
 std::string format_eta(double s) {
   int64_t t = static_cast<int64_t>(s);
   std::ostringstream o;
@@ -70,6 +78,7 @@ bool resumable_difference(const std::string& key) {
                                "overlap",  // on and off give bitwise-equal results
                                "out",
                                "debug-trace",
+                               "comm-curve",
                                "tensorboard",
                                "sample-weights",  // what is sampled, not what is trained
                                "eval-classifier",
@@ -182,8 +191,9 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
       const auto& m = s.manifest;
       std::vector<int64_t> counts;
       for (const auto& e : m.shards) counts.push_back(e.count);
-      dataio::SamplerOptions so{o.model_opts.seed, o.batch_size, world.rank(), world.size()};
-      s.steps_per_epoch = dataio::DistributedSampler(counts, m.chunk_images, so).steps_per_epoch();
+      s.steps_per_epoch =
+          dataio::DistributedSampler(counts, m.chunk_images, sampler_options(o, world))
+              .steps_per_epoch();
       s.total_steps = o.steps > 0 ? o.steps : o.epochs * s.steps_per_epoch;
     });
   }
@@ -429,7 +439,10 @@ int Trainer::run() {
     return every > 0 && (step % every == 0 || last);
   };
   auto checkpoint = [&](int64_t step) {
-    CheckpointMeta meta{step, step / s.steps_per_epoch, s.world.size(), o.config_text, s.digests()};
+    const auto& mo = o.model_opts;
+    CheckpointMeta meta{step,           step / s.steps_per_epoch,
+                        s.world.size(), o.config_text,
+                        s.digests(),    {mo.image_h, mo.image_w, mo.channels, mo.num_classes}};
     if (s.world.is_root())
       s.log->info("checkpoint {}",
                   s.store->save(meta, *s.model, [&](torch::serialize::OutputArchive& ar) {
@@ -445,7 +458,7 @@ int Trainer::run() {
   }
 
   dataio::LoaderOptions lo;
-  lo.sampler = {o.model_opts.seed, o.batch_size, s.world.rank(), s.world.size()};
+  lo.sampler = sampler_options(o, s.world);
   lo.start_step = s.start_step;
   lo.end_step = s.total_steps;
   const torch::Device device(o.device);
@@ -569,6 +582,32 @@ int Trainer::run() {
   }
 
   checkpoint(s.total_steps);
+  // Each rank's reads: about the dataset per epoch with invariant sampling, 1/N with sharded.
+  s.log->info("read {:.2f} MB from the shards ({} sampling; the dataset is {:.2f} MB)",
+              double(loader.bytes_read()) / 1e6, o.sampling,
+              double(s.manifest.total) *
+                  double(s.manifest.shape.bytes() + 8 * s.manifest.label_dims) / 1e6);
+  if (o.comm_curve && s.world.size() > 1) {
+    // The communicator's all-reduce curve at the sizes the reducers sent and powers of 4
+    // below them: the measured inputs of benchmarks/scaling/report.py's cost model.
+    std::vector<int64_t> sent;
+    std::string sizes;
+    for (const auto& [bytes, count] : s.dp->gradient_messages()) {
+      sent.push_back(bytes);
+      sizes += std::to_string(bytes) + " ";
+    }
+    // The same sizes on every rank (replicas send the same buckets): checked, not assumed.
+    dist::check_replicas(s.world, "gradient message sizes", sizes, s.total_steps);
+    const auto curve =
+        dist::allreduce_curve(*s.comm, s.world, dist::curve_sizes(sent), torch::Device(o.device));
+    if (s.world.is_root()) {
+      write_file_atomic((fs::path(o.out) / "allreduce.csv").string(),
+                        dist::curve_csv(curve, s.world.size()));
+      for (const auto& p : curve)
+        s.log->info("all-reduce {} B: {:.1f} us, busbw {:.3f} GB/s", p.bytes, p.seconds * 1e6,
+                    p.busbw_gbps);
+    }
+  }
   // Every rank logs its own digests: replicas are identical iff these lines are.
   for (auto& [name, d] : s.digests()) s.log->info("final digest {} {}", name, d);
   if (s.world.is_root()) {
@@ -582,6 +621,12 @@ int Trainer::run() {
     write_file_atomic((fs::path(o.out) / "final.json").string(), fin.dump(2) + "\n");
     s.log->info("done: {} steps in {:.1f} s", s.total_steps - s.start_step,
                 seconds_since(run_start));
+    // The message sizes behind comm_ms, for cost models (benchmarks/netem/).
+    std::string sent;
+    for (const auto& [bytes, count] : s.dp->gradient_messages())
+      sent += fmt::format("{}{} B x {:.2f}", sent.empty() ? "" : ", ", bytes,
+                          double(count) / double(s.total_steps - s.start_step));
+    if (!sent.empty()) s.log->info("gradient all-reduces per step: {}", sent);
   }
   return kExitOk;
 }

@@ -1,4 +1,5 @@
-// Bad input gets a clear message and the exit code of DESIGN.md, fast, and writes nothing.
+// Bad input gets a clear message and the exit code of docs/ARCHITECTURE.md, fast, and writes
+// nothing.
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "dataio/shard.h"
 #include "tests/e2e/harness.h"
 
 namespace fs = std::filesystem;
@@ -258,6 +259,45 @@ TEST(Ema, SameOnEveryRankResumesExactlyAndIsWhatIsSampled) {
   EXPECT_NE(r.output.find("trained without --g-ema"), std::string::npos) << r.output;
 }
 
+// A checkpoint is self-contained: it records the image shape, so gan_eval samples from it in
+// any folder without the training data (here the run was given --data as a relative path,
+// which means nothing elsewhere). What needs real images (a score) says which folder is
+// missing and that --data gives it; with --data it works.
+TEST(Checkpoint, SamplesFromAnyFolderWithoutTheData) {
+  const fs::path data(testdata());
+  auto out = fresh_dir("self_contained");
+  auto t = run("cd " + data.parent_path().string() + " && " +
+               gan_dist(1, "--model dcgan --data " + data.filename().string() + " --out " + out +
+                               kSmall + " --batch-size 16 --steps 2"));
+  ASSERT_EQ(t.code, 0) << t.output;
+  const auto meta = read_json(out + "/checkpoints/step-0000002/meta.json");
+  EXPECT_EQ(meta["data"]["h"], 28) << meta.dump();
+  EXPECT_EQ(meta["data"]["c"], 1) << meta.dump();
+  EXPECT_EQ(meta["data"]["classes"], 10) << meta.dump();
+
+  const std::string eval = "cd / && " + std::string(GAN_EVAL_BIN);
+  auto s = run(eval + " sample --checkpoint " + out + " --n 5 --out " + out + "/s.h5");
+  ASSERT_EQ(s.code, 0) << s.output;
+  const gan::dataio::ShardReader shard(out + "/s.h5");
+  EXPECT_EQ(shard.count(), 5);
+  EXPECT_EQ(shard.shape().h, 28);
+  auto p = run(eval + " pictures --checkpoint " + out + " --out " + out + "/pictures");
+  ASSERT_EQ(p.code, 0) << p.output;
+  EXPECT_TRUE(fs::exists(out + "/pictures/samples.png"));
+
+  const std::string cls = " --classifier " + std::string(GAN_TESTDATA) + "/classifier.pt --n 50";
+  auto missing = run(eval + " --checkpoint " + out + cls + " --out " + out + "/score.json");
+  EXPECT_EQ(missing.code, 3) << missing.output;
+  EXPECT_NE(missing.output.find("data folder " + data.filename().string() +
+                                " (relative to where it trained) does not exist here"),
+            std::string::npos)
+      << missing.output;
+  auto given = run(eval + " --checkpoint " + out + cls + " --data " + data.string() + " --out " +
+                   out + "/score.json");
+  EXPECT_EQ(given.code, 0) << given.output;
+  EXPECT_TRUE(read_json(out + "/score.json").contains("fd")) << read_text(out + "/score.json");
+}
+
 // --eval-every: FD and KID during training, every rank embedding its share of the generated
 // images. The score at step 0 does not depend on the world size (same G, same noise), and a
 // model that trains improves its KID beyond the spread of the estimate.
@@ -299,4 +339,91 @@ TEST(EvalDuringTraining, SpreadOverRanksEqualsOneRankAndFallsAsTheModelLearns) {
   EXPECT_EQ(single[0]["step"], 0);
   EXPECT_NEAR(single[0]["fd"].get<double>(), fd0, 1e-6 * fd0);
   EXPECT_NEAR(single[0]["kid"].get<double>(), kid0, 1e-6 * std::abs(kid0));
+}
+
+// The scaling benchmark's inputs and report: gan_dist --comm-curve measures the job's own
+// all-reduce curve at the exact sizes its reducers sent (and powers of 4 below), and
+// benchmarks/scaling/report.py turns runs at 1 and 2 ranks into the tables, the projection
+// and the picture. Figures are not judged (nothing here is timed); their presence, sizes and
+// arithmetic are.
+TEST(ScalingReport, CommCurveAtTheSentSizesAndAReportFromOneAndTwoRanks) {
+  std::vector<std::string> dirs;
+  for (int np : {1, 2}) {
+    auto out = fresh_dir("scaling_np" + std::to_string(np));
+    auto r = run(gan_dist(np, "--model dcgan --data " + testdata() + " --out " + out + kSmall +
+                                  " --batch-size " + std::to_string(8 * np) +
+                                  " --steps 12 --comm-curve"));
+    ASSERT_EQ(r.code, 0) << r.output;
+    dirs.push_back(out);
+  }
+  EXPECT_FALSE(fs::exists(dirs[0] + "/allreduce.csv"));  // one rank sends nothing
+  const std::string log = read_text(dirs[1] + "/log/rank-0.log");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("gradient all-reduces per step: (.*)")));
+  const std::string sent = m[1];
+  const std::string curve = read_text(dirs[1] + "/allreduce.csv");
+  EXPECT_EQ(curve.rfind("ranks,bytes,time_us,algbw_GBps,busbw_GBps\n", 0), 0u);
+  const std::regex each("(\\d+) B x 1\\.00");
+  int sizes = 0;
+  for (auto it = std::sregex_iterator(sent.begin(), sent.end(), each); it != std::sregex_iterator();
+       ++it, ++sizes)
+    EXPECT_NE(curve.find("\n2," + (*it)[1].str() + ","), std::string::npos)
+        << (*it)[1] << " not in\n"
+        << curve;
+  EXPECT_GE(sizes, 2) << sent;  // D's and G's buckets, once per step each
+  EXPECT_NE(curve.find("\n2,4096,"), std::string::npos) << curve;
+
+  const std::string report_dir = fresh_dir("scaling_report");
+  auto r =
+      run("/usr/bin/python3 " + std::string(GAN_SOURCE_DIR) + "/benchmarks/scaling/report.py " +
+          dirs[0] + " " + dirs[1] + " --out " + report_dir + " --project-to 64");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string md = read_text(report_dir + "/report.md");
+  EXPECT_NE(md.find("# Scaling report: dcgan, 8 images per rank"), std::string::npos) << md;
+  EXPECT_NE(md.find("\n| 2 | "), std::string::npos) << md;
+  EXPECT_NE(md.find("weak scaling"), std::string::npos) << md;
+  const std::string proj = read_text(report_dir + "/projection.csv");
+  EXPECT_NE(proj.find("\nweak,64,"), std::string::npos) << proj;
+  EXPECT_NE(proj.find("\nstrong,16,"), std::string::npos) << proj;  // global batch 16: 1 per rank
+  EXPECT_EQ(proj.find("\nstrong,32,"), std::string::npos) << proj;  // less than one image each
+  EXPECT_EQ(read_text(report_dir + "/scaling.png").substr(1, 3), "PNG");
+  // Runs that are neither one weak-scaling series (8 per rank) nor one strong-scaling series
+  // (16 in all) are refused.
+  auto other = fresh_dir("scaling_other");
+  ASSERT_EQ(run(gan_dist(1, "--model dcgan --data " + testdata() + " --out " + other + kSmall +
+                                " --batch-size 12 --steps 4"))
+                .code,
+            0);
+  auto bad = run("/usr/bin/python3 " + std::string(GAN_SOURCE_DIR) +
+                 "/benchmarks/scaling/report.py " + dirs[1] + " " + other + " --out " + report_dir);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.output.find("differ in model or batch per rank"), std::string::npos) << bad.output;
+}
+
+// --sampling sharded: over one epoch at 2 ranks each rank reads about half the shards, where
+// the world-size-invariant default has each rank read about all of them (each rank logs what
+// it read); both train to the end.
+TEST(Sampling, ShardedReadsAboutHalfPerRankAtTwoRanks) {
+  const std::regex read(
+      "read ([0-9.]+) MB from the shards \\((\\w+) sampling; the dataset is "
+      "([0-9.]+) MB\\)");
+  for (const std::string mode : {"invariant", "sharded"}) {
+    auto out = fresh_dir("sampling_" + mode);
+    auto r = run(gan_dist(2, "--model dcgan --data " + testdata() + " --out " + out + kSmall +
+                                 " --batch-size 64 --epochs 1 --sampling " + mode));
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_TRUE(fs::exists(out + "/final.json"));
+    for (int rank : {0, 1}) {
+      const std::string log = read_text(out + "/log/rank-" + std::to_string(rank) + ".log");
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(log, m, read)) << log;
+      EXPECT_EQ(m[2].str(), mode);
+      const double mb = std::stod(m[1]), dataset = std::stod(m[3]);
+      if (mode == "invariant")
+        EXPECT_GT(mb, 0.9 * dataset) << "rank " << rank;
+      else
+        EXPECT_LT(mb, 0.6 * dataset) << "rank " << rank;
+      EXPECT_GT(mb, 0.4 * dataset) << "rank " << rank;
+    }
+  }
 }

@@ -4,10 +4,13 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <map>
+#include <numeric>
 #include <thread>
 
 #include "core/errors.h"
 #include "dist/agreement.h"
+#include "dist/comm_curve.h"
 #include "dist/data_parallel.h"
 #include "dist/mpi_communicator.h"
 #include "tests/mpi/world_access.h"
@@ -375,4 +378,60 @@ TEST(DataParallel, BroadcastBuffersIsOneBroadcastPerDtypeAndGivesRankZerosBuffer
     auto all = mpi.allgather(p.detach().contiguous());
     for (int k = 1; k < n; ++k) EXPECT_TRUE(all[k].equal(all[0]));
   }
+}
+
+// What the reducer reports it sends is what its buckets hold: every parameter's bytes once.
+TEST(Reducer, BucketBytesCoverEveryParameterOnce) {
+  dist::MpiCommunicator comm(*g_world);
+  Net net;
+  dist::Reducer reducer(net, comm, {0.004, 0.001});
+  int64_t total = 0;
+  for (const auto& p : net.parameters()) total += p.numel() * 4;
+  const auto bytes = reducer.bucket_bytes();
+  EXPECT_EQ(bytes.size(), reducer.bucket_layout().size());
+  EXPECT_EQ(std::accumulate(bytes.begin(), bytes.end(), int64_t{0}), total);
+  dist::ReducerOptions half{0.004, 0.001};
+  half.compress = "bf16";  // 16 bits on the wire: half the bytes
+  dist::Reducer compressed(net, comm, half);
+  const auto hb = compressed.bucket_bytes();
+  EXPECT_EQ(std::accumulate(hb.begin(), hb.end(), int64_t{0}), total / 2);
+}
+
+// DataParallel tallies the gradient all-reduces it issued, by message size.
+TEST(DataParallel, TalliesGradientMessagesBySize) {
+  dist::MpiCommunicator comm(*g_world);
+  dist::DataParallel dp(comm, *g_world, {0.004, 0.001});
+  Net net;
+  for (auto& p : net.parameters()) p.mutable_grad() = torch::ones_like(p);
+  for (int step = 0; step < 3; ++step) dp.sync_grads(net);
+  dist::Reducer probe(net, comm, {0.004, 0.001});
+  std::map<int64_t, int64_t> want;
+  for (int64_t b : probe.bucket_bytes()) want[b] += 3;
+  EXPECT_EQ(dp.gradient_messages(), want);
+}
+
+// The all-reduce curve on the job's communicator: the sizes asked for (powers of 4 from 4 KB
+// up to the largest exact size, plus the exact ones, whole floats), positive times, the same
+// table on every rank, and nccl-tests' busbw = algbw * 2(n-1)/n.
+TEST(CommCurve, MeasuresEverySizeAndAgreesAcrossRanks) {
+  dist::MpiCommunicator comm(*g_world);
+  const auto sizes = dist::curve_sizes({70001, 300000});
+  EXPECT_EQ(sizes, (std::vector<int64_t>{4096, 16384, 65536, 70000, 262144, 300000}));
+  const auto curve = dist::allreduce_curve(comm, *g_world, sizes, torch::kCPU);
+  ASSERT_EQ(curve.size(), sizes.size());
+  const int n = g_world->size();
+  std::vector<double> times;
+  for (size_t i = 0; i < curve.size(); ++i) {
+    EXPECT_EQ(curve[i].bytes, sizes[i]);
+    EXPECT_GT(curve[i].seconds, 0);
+    EXPECT_NEAR(curve[i].algbw_gbps, curve[i].bytes / curve[i].seconds / 1e9, 1e-9);
+    EXPECT_NEAR(curve[i].busbw_gbps, curve[i].algbw_gbps * 2.0 * (n - 1) / n, 1e-9);
+    times.push_back(curve[i].seconds);
+  }
+  // Every rank reports the slowest rank's time: the same numbers everywhere.
+  auto summed = g_world->allreduce_sum(times);
+  for (size_t i = 0; i < times.size(); ++i) EXPECT_DOUBLE_EQ(summed[i], n * times[i]);
+  const std::string csv = dist::curve_csv(curve, n);
+  EXPECT_EQ(csv.rfind("ranks,bytes,time_us,algbw_GBps,busbw_GBps\n", 0), 0u);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), static_cast<long>(sizes.size() + 1));
 }

@@ -36,7 +36,7 @@ dataio::Batch fake_batch() {
 }
 
 train::CheckpointMeta meta_of(models::Model& m, int64_t step) {
-  train::CheckpointMeta meta{step, 0, 1, "seed = 1\n", {}};
+  train::CheckpointMeta meta{step, 0, 1, "seed = 1\n", {}, {}};
   for (auto& [n, mod] : m.modules()) meta.digests[n] = dist::module_digest(*mod);
   return meta;
 }
@@ -99,6 +99,24 @@ TEST_F(CheckpointTest, NoTempFoldersLeftBehind) {
   store.save(meta_of(*a, 1), *a);
   for (const auto& e : fs::directory_iterator(dir_))
     EXPECT_EQ(e.path().filename().string().rfind(".tmp", 0), std::string::npos);
+}
+
+// The image shape a model was built for travels with the checkpoint (gan_eval rebuilds the
+// model from it without the data); a meta.json without it reads as unknown.
+TEST_F(CheckpointTest, RecordsTheDataShape) {
+  auto a = tiny_dcgan(coll_, 1);
+  train::CheckpointStore store(dir_.string(), 3);
+  auto meta = meta_of(*a, 1);
+  meta.data = {28, 28, 1, 10};
+  const auto with = store.save(meta, *a);
+  const auto back = train::CheckpointStore::read_meta(with);
+  EXPECT_TRUE(back.data.known());
+  EXPECT_EQ(back.data.h, 28);
+  EXPECT_EQ(back.data.w, 28);
+  EXPECT_EQ(back.data.c, 1);
+  EXPECT_EQ(back.data.classes, 10);
+  const auto without = store.save(meta_of(*a, 2), *a);
+  EXPECT_FALSE(train::CheckpointStore::read_meta(without).data.known());
 }
 
 // Each way a newest checkpoint can be damaged on disk: it is named with the reason, and the
@@ -166,6 +184,14 @@ const Damage kDamages[] = {
      [](const fs::path& d) {
        reseal_meta(d, [](nlohmann::json& j) { j["files"][std::string(300, 'x')] = "0"; });
      }},
+    {"ImageShapeOutOfRange", "meta.json c 0 is out of range",
+     [](const fs::path& d) {
+       reseal_meta(d, [](nlohmann::json& j) {
+         j["data"] = {{"h", 28}, {"w", 28}, {"c", 0}, {"classes", 10}};
+       });
+     }},
+    {"ImageShapeNotAnObject", "meta.json is unreadable",
+     [](const fs::path& d) { reseal_meta(d, [](nlohmann::json& j) { j["data"] = 28; }); }},
     {"ArchiveNotHashed", "meta.json has no checksum of state.pt",
      [](const fs::path& d) {
        reseal_meta(d, [](nlohmann::json& j) { j["files"] = nlohmann::json::object(); });

@@ -87,6 +87,38 @@ TEST_F(ShardTest, LoaderMatchesSamplerAndScales) {
   }
 }
 
+// What each of 4 ranks reads from the shards in one epoch: about the whole dataset when the
+// sampling is world-size invariant, about a quarter of it when sharded (whole blocks, so up to
+// a block or two more), and in both modes every batch is the sampler's images.
+TEST_F(ShardTest, ShardedSamplingReadsAQuarterPerRankAtFourRanks) {
+  auto m = write(1024, 256, 16);
+  const int64_t per_image = 48 + 8;  // pixels and one int64 label
+  const int64_t dataset = 1024 * per_image, block = 16 * per_image;
+  for (Sampling mode : {Sampling::Invariant, Sampling::Sharded}) {
+    for (int r = 0; r < 4; ++r) {
+      LoaderOptions lo;
+      lo.sampler = SamplerOptions{5, 32, r, 4, 4, mode};
+      Loader probe(dir_.string(), m, lo);
+      lo.end_step = probe.steps_per_epoch();
+      Loader loader(dir_.string(), m, lo);
+      DistributedSampler sampler({256, 256, 256, 256}, 16, lo.sampler);
+      for (int64_t step = 0; step < lo.end_step; ++step) {
+        Batch b = loader.next();
+        auto expect = sampler.indices(step);
+        for (int64_t j = 0; j < 8; ++j)
+          ASSERT_NEAR((b.images[j][0][0][0].item<float>() + 1) * 127.5, expect[j] % 256, 1e-3);
+      }
+      if (mode == Sampling::Invariant) {
+        EXPECT_GE(loader.bytes_read(), dataset * 9 / 10) << "rank " << r;
+        EXPECT_LE(loader.bytes_read(), dataset) << "rank " << r;
+      } else {
+        EXPECT_LE(loader.bytes_read(), dataset / 4 + 2 * block) << "rank " << r;
+        EXPECT_GE(loader.bytes_read(), dataset / 4 - 2 * block) << "rank " << r;
+      }
+    }
+  }
+}
+
 // The out-parameter variant (what the loader fills page-locked batches with) writes exactly
 // what the allocating one returns, and refuses a destination of the wrong kind.
 TEST(ToFloatNchw, IntoTheCallersTensorEqualsTheAllocatingVariant) {
