@@ -25,9 +25,17 @@ DataParallel::DataParallel(Communicator& comm, World& world, ReducerOptions opts
 }
 
 Reducer& DataParallel::reducer(torch::nn::Module& module) {
-  auto& r = reducers_[&module];
+  auto& r = reducers_[&module].reducer;
   if (!r) r = std::make_unique<Reducer>(module, comm_, opts_);
   return *r;
+}
+
+std::map<int64_t, int64_t> DataParallel::gradient_messages() const {
+  std::map<int64_t, int64_t> out;
+  for (const auto& [module, s] : reducers_)
+    if (s.syncs > 0)
+      for (int64_t bytes : s.reducer->bucket_bytes()) out[bytes] += s.syncs;
+  return out;
 }
 
 void DataParallel::expect_grads(torch::nn::Module& module) { reducer(module).prepare(); }
@@ -46,10 +54,8 @@ void DataParallel::backward(const torch::Tensor& loss) {
 void DataParallel::sync_grads(torch::nn::Module& module) {
   // Only what is left after backward counts: with overlap, the exposed communication.
   DeviceTimer::Scope timed(comm_timer_, device_of(module));
-  Reducer& r = reducer(module);
-  r.finish();
-  if (comm_.size() > 1)
-    for (int64_t bytes : r.bucket_bytes()) ++messages_[bytes];
+  reducer(module).finish();
+  if (comm_.size() > 1) ++reducers_[&module].syncs;
 }
 
 torch::Tensor DataParallel::allreduce_sum(const torch::Tensor& t) {

@@ -38,15 +38,19 @@ class DataParallel final : public Collectives {
   double take_comm_seconds(bool wait = false);
   // Gradient all-reduces issued so far, as message size in bytes -> count: what the
   // reducers actually send, for a benchmark's cost model (benchmarks/netem/).
-  const std::map<int64_t, int64_t>& gradient_messages() const { return messages_; }
+  // Counted per module as it syncs; sized only when asked (not on a step's path).
+  std::map<int64_t, int64_t> gradient_messages() const;
 
  private:
   Communicator& comm_;
   World& world_;
   ReducerOptions opts_;
-  std::map<const torch::nn::Module*, std::unique_ptr<Reducer>> reducers_;
+  struct Synced {
+    std::unique_ptr<Reducer> reducer;
+    int64_t syncs = 0;  // sync_grads calls that sent its buckets (world size > 1)
+  };
+  std::map<const torch::nn::Module*, Synced> reducers_;
   DeviceTimer comm_timer_;
-  std::map<int64_t, int64_t> messages_;
   Reducer& reducer(torch::nn::Module& module);
   // Rank 0's values of `tensors` to every rank, one broadcast per (dtype, device) group.
   void broadcast_grouped(const std::vector<torch::Tensor>& tensors);
