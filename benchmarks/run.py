@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Benchmark driver: all-reduce microbenchmark, per-phase step breakdown, weak and strong
-scaling, gan_dist against PyTorch DDP (Gloo) side by side, and a projection to 8-512 GPUs.
+scaling, gan_dist against PyTorch DDP (Gloo) side by side. Projections to more ranks come from
+measured runs only: benchmarks/scaling/report.py.
 Everything is measured in this run, interleaved where two things are compared, and reported
 as medians. Writes CSV and PNG under benchmarks/results/ (or --out).
 
-    /usr/bin/python3 benchmarks/run.py [--quick] [--only allreduce,breakdown,scaling,ddp,projection]
+    /usr/bin/python3 benchmarks/run.py [--quick] [--only allreduce,breakdown,scaling,ddp,overlap,loader]
 """
 import argparse
 import csv
@@ -77,7 +78,7 @@ def data_dir(out):
     d = out / "fm10k"
     if not (d / "manifest.json").exists():
         fm = "/usr/share/datasets/fashion-mnist"
-        sh([BUILD / "launch/gan_prep", "idx", "--force", "--images", f"{fm}/t10k-images-idx3-ubyte.gz",
+        sh([BUILD / "bin/gan_prep", "idx", "--force", "--images", f"{fm}/t10k-images-idx3-ubyte.gz",
             "--labels", f"{fm}/t10k-labels-idx1-ubyte.gz", "--out", d])
     return d
 
@@ -87,7 +88,7 @@ def train(out, np_, model, global_batch, steps, extra=()):
     the first interval (warm-up) left out."""
     run_dir = out / "runs" / f"{model}-np{np_}-b{global_batch}"
     shutil.rmtree(run_dir, ignore_errors=True)
-    sh(mpirun(np_, BUILD / "launch/gan_dist", "--model", model, "--data", data_dir(out),
+    sh(mpirun(np_, BUILD / "bin/gan_dist", "--model", model, "--data", data_dir(out),
               "--out", run_dir, "--steps", steps, "--batch-size", global_batch,
               "--log-every", max(1, steps // 6), "--sample-every", 0, "--threads", 1, *extra))
     rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()][1:]
@@ -261,56 +262,11 @@ def bench_loader(out, quick):
     write_csv(out / "loader.csv", [{k: r.get(k) for k in ("reader", "dataset_images", "rep", "images_per_s", "seconds", "peak_rss_mb")} for r in rows])
 
 
-def bench_projection(out):
-    """A model, not a measurement: step(N) = compute + exposed communication, where the
-    all-reduce of G's and D's gradients costs max(latency, bandwidth) terms with published
-    NCCL bus bandwidths, and backward hides a fraction of it. See benchmarks/README.md."""
-    print("projection to 8-512 GPUs (model; assumptions in benchmarks/README.md)")
-    breakdown = out / "breakdown.csv"
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from pytorch_ddp_dcgan import discriminator, generator  # the same nets as gan_dist's
-
-    def grad_bytes(size, channels):
-        nets = (generator(100, 64, size, channels), discriminator(64, size, channels))
-        return 4 * sum(p.numel() for net in nets for p in net.parameters())
-
-    params = {"dcgan-28 (w=64)": grad_bytes(28, 1), "dcgan-64 (w=64)": grad_bytes(64, 3)}
-    # GPU compute per step, an assumption until a GPU run measures it (ms, batch 64 per GPU).
-    compute_ms = {"dcgan-28 (w=64)": 3.0, "dcgan-64 (w=64)": 12.0}
-    intra_busbw, inter_busbw = 360e9, 45e9       # bytes/s: NVLink H100 node; 400 Gb/s IB per GPU
-    hop_latency = 8e-6                           # s per tree level
-    hidden = 0.5                                 # fraction of the all-reduce hidden behind backward
-    rows = []
-    for name, nbytes in params.items():
-        for n in (8, 16, 32, 64, 128, 256, 512):
-            busbw = intra_busbw if n <= 8 else inter_busbw
-            bw_term = 2 * (n - 1) / n * nbytes / busbw
-            lat_term = 2 * max(1, (n - 1).bit_length()) * hop_latency
-            # D's and G's gradients are reduced in their own steps; together they are all bytes.
-            comm = bw_term + 2 * lat_term
-            exposed = max(0.0, comm - hidden * comm)
-            step = compute_ms[name] / 1e3 + exposed
-            rows.append({"model": name, "gpus": n, "grad_bytes": nbytes, "compute_ms": compute_ms[name],
-                         "allreduce_ms": round(comm * 1e3, 3), "exposed_ms": round(exposed * 1e3, 3),
-                         "step_ms": round(step * 1e3, 3),
-                         "efficiency": round(compute_ms[name] / 1e3 / step, 3)})
-    write_csv(out / "projection.csv", rows)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name in params:
-        sel = [r for r in rows if r["model"] == name]
-        ax.plot([r["gpus"] for r in sel], [r["efficiency"] for r in sel], marker="o", label=name)
-    ax.set(xscale="log", xlabel="GPUs", ylabel="projected scaling efficiency", ylim=(0, 1.05),
-           title="projection (assumptions in README)")
-    save_plot(fig, ax, out / "projection.png")
-    if breakdown.exists():
-        print(f"  (CPU measurements for comparison in {breakdown})")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results"))
     ap.add_argument("--quick", action="store_true", help="fewer ranks, steps and repetitions")
-    ap.add_argument("--only", default="allreduce,breakdown,scaling,ddp,overlap,loader,projection")
+    ap.add_argument("--only", default="allreduce,breakdown,scaling,ddp,overlap,loader")
     ap.add_argument("--models", default="gan,dcgan,cgan,lsgan,infogan,wgan,wgan-gp,ebgan,began,vae",
                     help="models of the breakdown part")
     a = ap.parse_args()
@@ -332,8 +288,6 @@ def main():
         bench_overlap(out, a.quick)
     if "loader" in only:
         bench_loader(out, a.quick)
-    if "projection" in only:
-        bench_projection(out)
     shutil.rmtree(out / "runs", ignore_errors=True)
     shutil.rmtree(out / "fm10k", ignore_errors=True)
     end_load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -42,6 +42,15 @@ int write_all(int fd, const char* p, size_t n) {
   return 0;
 }
 
+// fsync of a file or a folder; best effort (its writer checked the writes themselves).
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
 void fsync_folder_of(const std::string& path) {
   const auto dir = std::filesystem::path(path).parent_path();
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -76,10 +85,16 @@ void write_file_checked(const std::string& path, const void* data, size_t n) {
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   write_file_checked(tmp, bytes);  // removes the temporary itself when it fails
+  publish(tmp, path);
+}
+
+void publish(const std::string& tmp, const std::string& path) {
+  fsync_path(tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
-    ::unlink(tmp.c_str());
-    storage_failure(path, "rename", err, static_cast<long long>(bytes.size()), free_bytes(path));
+    std::error_code ignored;
+    std::filesystem::remove_all(tmp, ignored);
+    storage_failure(path, "rename", err, -1, free_bytes(path));
   }
   fsync_folder_of(path);
 }

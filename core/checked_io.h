@@ -15,9 +15,17 @@ inline void write_file_checked(const std::string& path, const std::string& bytes
 }
 
 // Replaces `path` as a whole or not at all: the bytes go to a temporary beside it (checked
-// and fsynced), which is renamed over `path`, and the folder is fsynced. On failure `path` is
-// as it was and the temporary is gone. The one way the project writes a complete file.
+// and fsynced), which publish() puts in place. On failure `path` is as it was and the
+// temporary is gone. The one way the project writes a complete small file.
 void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Puts a finished temporary `tmp` (a file or a folder whose files are written, beside `path`)
+// in place of `path`: fsyncs it, renames it over `path` and fsyncs the folder, so that after
+// a crash `path` is either the old or the whole new one. On failure the temporary is removed
+// and a StorageError names `path`. Writers that produce the temporary themselves (HDF5
+// shards, checkpoint folders, TensorBoard files) finish through this; everything else uses
+// write_file_atomic.
+void publish(const std::string& tmp, const std::string& path);
 
 // Appends `bytes` (whole lines) to `path`, created if missing, and fdatasyncs. A failed or
 // short write is cut back to the file's previous length, so a reader never sees a torn line,

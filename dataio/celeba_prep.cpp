@@ -183,17 +183,4 @@ ShardBatch prepare_shard(const PrepPlan& plan, const std::string& image_dir,
   return b;
 }
 
-void channel_stats(const std::array<uint64_t, 3>& sum, const std::array<uint64_t, 3>& sum_sq,
-                   uint64_t pixels, std::vector<double>* mean, std::vector<double>* std) {
-  mean->assign(3, 0.0);
-  std->assign(3, 0.0);
-  if (pixels == 0) return;
-  for (int c = 0; c < 3; ++c) {
-    const double m = static_cast<double>(sum[c]) / pixels;
-    const double var = std::max(0.0, static_cast<double>(sum_sq[c]) / pixels - m * m);
-    (*mean)[c] = m / 255.0;
-    (*std)[c] = std::sqrt(var) / 255.0;
-  }
-}
-
 }  // namespace gan::dataio

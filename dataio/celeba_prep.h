@@ -75,8 +75,4 @@ struct ShardBatch {
 ShardBatch prepare_shard(const PrepPlan& plan, const std::string& image_dir,
                          const ShardRange& range, const PrepRecipe& recipe, int threads);
 
-// Per-channel mean and std in [0, 1] units from exact sums over `pixels` pixels.
-void channel_stats(const std::array<uint64_t, 3>& sum, const std::array<uint64_t, 3>& sum_sq,
-                   uint64_t pixels, std::vector<double>* mean, std::vector<double>* std);
-
 }  // namespace gan::dataio

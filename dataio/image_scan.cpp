@@ -56,52 +56,56 @@ size_t utf8_len(const std::string& s, size_t i) {
 
 }  // namespace
 
-std::string json_escape(const std::string& s) {
+std::string readable_utf8(const std::string& s) {
   std::string o;
-  o.reserve(s.size() + 2);
-  char buf[8];
+  o.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += static_cast<char>(c);
-    } else if (c == '\n') {
-      o += "\\n";
-    } else if (c == '\t') {
-      o += "\\t";
-    } else if (c == '\r') {
-      o += "\\r";
-    } else if (c < 0x20) {
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-    } else if (c >= 0x80) {
-      const size_t n = utf8_len(s, i);
-      if (n == 0) {  // not UTF-8: keep the byte visible rather than emit invalid JSON
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        o += buf;
-      } else {
-        o.append(s, i, n);
-        i += n;
-        continue;
-      }
-    } else {
-      o += static_cast<char>(c);
+    const size_t n = utf8_len(s, i);
+    if (n > 0) {
+      o.append(s, i, n);
+      i += n;
+      continue;
     }
-    ++i;
+    // Not UTF-8: the byte as the code point of the same value (0xff reads as U+00FF).
+    const auto c = static_cast<unsigned char>(s[i++]);
+    o += static_cast<char>(0xc0 | (c >> 6));
+    o += static_cast<char>(0x80 | (c & 0x3f));
   }
   return o;
 }
 
-std::string bad_files_to_json(const std::vector<BadFile>& bad, int indent) {
-  if (bad.empty()) return "[]";
-  const std::string pad(indent, ' ');
-  std::string o = "[\n";
-  for (size_t i = 0; i < bad.size(); ++i) {
-    o += pad + "{\"path\": \"" + json_escape(bad[i].path) + "\", \"reason\": \"" +
-         json_escape(bad[i].reason) + "\"}";
-    o += i + 1 < bad.size() ? ",\n" : "\n";
+bool is_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = utf8_len(s, i);
+    if (n == 0) return false;
+    i += n;
   }
-  return o + "]";
+  return true;
+}
+
+std::string to_hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string o;
+  o.reserve(2 * bytes.size());
+  for (unsigned char c : bytes) o += digits[c >> 4], o += digits[c & 15];
+  return o;
+}
+
+std::string from_hex(const std::string& hex) {
+  std::string o;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    o += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return o;
+}
+
+nlohmann::json bad_files_json(const std::vector<BadFile>& bad) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& b : bad) {
+    nlohmann::json j{{"path", readable_utf8(b.path)}, {"reason", readable_utf8(b.reason)}};
+    if (!is_utf8(b.path)) j["path_hex"] = to_hex(b.path);
+    out.push_back(std::move(j));
+  }
+  return out;
 }
 
 bool has_image_extension(const std::string& name) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,10 +18,16 @@ struct BadFile {
 
 // Sorted by path (then reason), so the report is the same whatever the rank/thread count.
 void sort_bad_files(std::vector<BadFile>* bad);
-// `[{"path": "...", "reason": "..."}, ...]` with JSON string escaping (paths may hold any
-// byte: invalid UTF-8 is written as \u00XX per byte so the file stays valid JSON).
-std::string bad_files_to_json(const std::vector<BadFile>& bad, int indent = 2);
-std::string json_escape(const std::string& s);
+// The bad files as prep-report.json lists them: [{"path", "reason"}, ...]. Paths may hold
+// any byte: a byte that is not UTF-8 reads as the code point of its value (0xff as U+00FF),
+// and such a path also gets "path_hex", its exact bytes.
+nlohmann::json bad_files_json(const std::vector<BadFile>& bad);
+// `s` with every byte that is not part of valid UTF-8 read as the code point of its value.
+std::string readable_utf8(const std::string& s);
+bool is_utf8(const std::string& s);
+// Bytes as lower-case hex digits and back (file names kept exact through JSON).
+std::string to_hex(const std::string& bytes);
+std::string from_hex(const std::string& hex);
 
 struct ScanResult {
   // Image candidates relative to the root, '/'-separated, sorted byte-wise (memcmp order),

@@ -39,13 +39,26 @@ std::vector<int64_t> integers(const json& v, const std::string& path) {
   return out;
 }
 
-std::string shard_name(size_t index) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "shard-%05zu.h5", index);
-  return buf;
+}  // namespace
+
+void channel_stats(const std::vector<uint64_t>& sum, const std::vector<uint64_t>& sum_sq,
+                   uint64_t pixels, std::vector<double>* mean, std::vector<double>* std) {
+  mean->assign(sum.size(), 0.0);
+  std->assign(sum.size(), 0.0);
+  if (pixels == 0) return;
+  for (size_t c = 0; c < sum.size(); ++c) {
+    const double m = static_cast<double>(sum[c]) / pixels;
+    const double var = std::max(0.0, static_cast<double>(sum_sq[c]) / pixels - m * m);
+    (*mean)[c] = m / 255.0;
+    (*std)[c] = std::sqrt(var) / 255.0;
+  }
 }
 
-}  // namespace
+std::string shard_file_name(int64_t index) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "shard-%05lld.h5", static_cast<long long>(index));
+  return buf;
+}
 
 Manifest Manifest::load(const std::string& dir) {
   const std::string path = (fs::path(dir) / "manifest.json").string();
@@ -135,8 +148,8 @@ ShardSetWriter::ShardSetWriter(std::string dir, ImageShape shape, int64_t label_
   m_.label_dims = label_dims;
   m_.chunk_images = std::min(chunk_images, shard_size);
   m_.recipe = std::move(recipe);
-  sum_.assign(shape.c, 0.0);
-  sum_sq_.assign(shape.c, 0.0);
+  sum_.assign(shape.c, 0);
+  sum_sq_.assign(shape.c, 0);
   fs::create_directories(dir_);
 }
 
@@ -148,11 +161,11 @@ void ShardSetWriter::add(const uint8_t* image, const int64_t* labels) {
   if (m_.label_dims > 0)
     pending_labels_.insert(pending_labels_.end(), labels, labels + m_.label_dims);
   for (int64_t i = 0; i < bytes; ++i) {
-    double v = image[i] / 255.0;
+    const uint64_t v = image[i];
     sum_[i % m_.shape.c] += v;
     sum_sq_[i % m_.shape.c] += v * v;
   }
-  pixels_ += static_cast<double>(m_.shape.h * m_.shape.w);
+  pixels_ += static_cast<uint64_t>(m_.shape.h * m_.shape.w);
   ++pending_;
   if (pending_ == m_.chunk_images) flush_chunk();
 }
@@ -160,7 +173,7 @@ void ShardSetWriter::add(const uint8_t* image, const int64_t* labels) {
 void ShardSetWriter::flush_chunk() {
   if (pending_ == 0) return;
   if (!writer_) {
-    std::string name = shard_name(m_.shards.size());
+    std::string name = shard_file_name(static_cast<int64_t>(m_.shards.size()));
     writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / name).string(), m_.shape,
                                             m_.label_dims, m_.chunk_images, m_.recipe);
     m_.shards.push_back({name, 0, ""});
@@ -190,12 +203,7 @@ Manifest ShardSetWriter::finish(int64_t num_classes, std::vector<std::string> la
   if (m_.total == 0) throw DataError("no images to write to " + dir_);
   m_.num_classes = num_classes;
   m_.label_names = std::move(label_names);
-  m_.mean.resize(m_.shape.c);
-  m_.std.resize(m_.shape.c);
-  for (int64_t c = 0; c < m_.shape.c; ++c) {
-    m_.mean[c] = sum_[c] / pixels_;
-    m_.std[c] = std::sqrt(std::max(0.0, sum_sq_[c] / pixels_ - m_.mean[c] * m_.mean[c]));
-  }
+  channel_stats(sum_, sum_sq_, pixels_, &m_.mean, &m_.std);
   m_.save(dir_);
   return m_;
 }

@@ -53,14 +53,23 @@ class ShardSetWriter {
   std::vector<uint8_t> pending_images_;
   std::vector<int64_t> pending_labels_;
   int64_t pending_ = 0;
-  std::vector<double> sum_, sum_sq_;
-  double pixels_ = 0;
+  std::vector<uint64_t> sum_, sum_sq_;  // exact, per channel (channel_stats)
+  uint64_t pixels_ = 0;
 };
 
 struct VerifyProblem {
   std::string shard;
   std::string reason;
 };
+
+// Per-channel mean and std in [0, 1] units from exact sums of the 0-255 values (and of their
+// squares) over `pixels` pixels per channel: the manifest's statistics, whatever the source,
+// combined from shards or ranks to the same value whatever the split.
+void channel_stats(const std::vector<uint64_t>& sum, const std::vector<uint64_t>& sum_sq,
+                   uint64_t pixels, std::vector<double>* mean, std::vector<double>* std);
+
+// The file name of shard `index` in a dataset folder: shard-NNNNN.h5.
+std::string shard_file_name(int64_t index);
 
 // Re-hashes every shard against the manifest and, when `read_all`, reads every image back.
 // Shards can be split over ranks: only those with index % stride == offset are checked.

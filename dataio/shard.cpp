@@ -1,6 +1,5 @@
 #include "dataio/shard.h"
 
-#include <fcntl.h>
 #include <hdf5.h>
 #include <unistd.h>
 
@@ -20,14 +19,6 @@ struct QuietHdf5 {
   QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 };
 const QuietHdf5 quiet_hdf5;
-
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
 
 void set_string_attr(hid_t obj, const char* name, const std::string& value) {
   hid_t type = H5Tcopy(H5T_C_S1);
@@ -190,9 +181,7 @@ void ShardWriter::close() {
       throw;
     }
   }
-  fsync_path(tmp_);
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
-    throw DataError("cannot rename " + tmp_ + " to " + path_);
+  publish(tmp_, path_);
 }
 
 ShardReader::ShardReader(const std::string& path) : path_(path) {

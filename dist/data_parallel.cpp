@@ -55,7 +55,8 @@ void DataParallel::sync_grads(torch::nn::Module& module) {
   // Only what is left after backward counts: with overlap, the exposed communication.
   DeviceTimer::Scope timed(comm_timer_, device_of(module));
   reducer(module).finish();
-  if (comm_.size() > 1) ++reducers_[&module].syncs;
+  // Counted at one rank too: what more ranks would send, for projections from one GPU.
+  ++reducers_[&module].syncs;
 }
 
 torch::Tensor DataParallel::allreduce_sum(const torch::Tensor& t) {

@@ -37,7 +37,8 @@ class DataParallel final : public Collectives {
   // has not finished yet counts in a later call (all of them, waiting, with wait = true).
   double take_comm_seconds(bool wait = false);
   // Gradient all-reduces issued so far, as message size in bytes -> count: what the
-  // reducers actually send, for a benchmark's cost model (benchmarks/netem/).
+  // reducers actually send, for a benchmark's cost model (benchmarks/netem/). At one rank,
+  // where nothing is sent, what more ranks would send (the same buckets).
   // Counted per module as it syncs; sized only when asked (not on a step's path).
   std::map<int64_t, int64_t> gradient_messages() const;
 

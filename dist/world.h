@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/program.h"
+
 namespace gan::dist {
 
 class World {
@@ -26,6 +28,10 @@ class World {
   void barrier() const;
   // Aborts every rank of the job with `code` (for errors only one rank saw).
   [[noreturn]] void abort(int code) const;
+  // This rank's place for guarded_main (core/program.h), aborting through this world.
+  ProcessPlace place() const {
+    return {rank_, size_, [this](int code) { abort(code); }};
+  }
 
   std::vector<uint64_t> allgather(uint64_t value) const;
   int64_t allreduce_max(int64_t value) const;

@@ -1,6 +1,8 @@
 // mpirun command lines for single-host and host-list runs.
 #include "launch/launch_mpirun.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -80,9 +82,10 @@ std::vector<std::string> check_argv(const std::vector<std::string>& command, int
 
 void check_with_gan_dist(const std::vector<CheckTask>& tasks, const CommandCheck& opt) {
   if (opt.skip) {
-    std::cerr << "gan_launch: warning: --no-check: the gan_dist command was NOT checked "
-                 "(options, model, data, batch over "
-              << opt.world_size << " ranks); a mistake in it shows only when the run starts\n";
+    spdlog::warn(
+        "--no-check: the gan_dist command was NOT checked (options, model, data, batch over {} "
+        "ranks); a mistake in it shows only when the run starts",
+        opt.world_size);
     return;
   }
   std::vector<std::vector<std::string>> argvs;
@@ -124,7 +127,7 @@ void check_with_gan_dist(const std::vector<CheckTask>& tasks, const CommandCheck
     std::set<std::string> seen;
     for (const auto& r : results)
       for (const auto& line : lines_of(r.err))
-        if (seen.insert(line).second) std::cerr << line << "\n";
+        if (seen.insert(line).second) std::cerr << line << "\n";  // gan_dist's own lines
     return;
   }
   const int code = results[bad[0]].exit_code;

@@ -3,6 +3,7 @@
 #include "launch/launch_slurm.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,14 +14,17 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 
+#include "core/checked_io.h"
 #include "core/errors.h"
 #include "launch/launch_mpirun.h"
 #include "launch/launch_process.h"
+#include "launch/sbatch_template.h"
 
 namespace fs = std::filesystem;
 
@@ -43,6 +47,24 @@ std::string utc_now() {
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
+}
+
+// The CPUs of node `node` from its CPUTot field: 0 when missing or not a number (the node
+// then fits no job that needs CPUs); a count that is negative or does not fit an int is
+// refused (UsageError naming the node and the field), as for GPUs below.
+int cpu_count(const std::string& node, const std::string& field) {
+  const auto refuse = [&](const std::string& why) {
+    return UsageError("scontrol reports node " + node + " with CPUTot=" + field + ": " + why);
+  };
+  try {
+    const int cpus = std::stoi(field);
+    if (cpus < 0) throw refuse("a negative CPU count");
+    return cpus;
+  } catch (const std::invalid_argument&) {
+    return 0;
+  } catch (const std::out_of_range&) {
+    throw refuse("the CPU count is out of range");
+  }
 }
 
 // The GPUs of node `node` from its Gres field. A count that is negative or does not fit an int,
@@ -83,15 +105,23 @@ int gpu_count(const std::string& node, const std::string& gres) {
   return static_cast<int>(total);
 }
 
-void write_file_atomic(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw UsageError("cannot write '" + tmp.string() + "'");
+// The template with each {{KEY}} replaced by its value, in one pass (a value is never read as
+// a template, whatever the user's command holds); a key without a value is a bug in this file.
+std::string fill_template(const std::string& text,
+                          const std::map<std::string, std::string>& values) {
+  std::string out;
+  size_t at = 0;
+  for (size_t open; (open = text.find("{{", at)) != std::string::npos;) {
+    const size_t close = text.find("}}", open);
+    if (close == std::string::npos) throw std::logic_error("sbatch template: unclosed {{");
+    const auto it = values.find(text.substr(open + 2, close - open - 2));
+    if (it == values.end())
+      throw std::logic_error("sbatch template: no value for " +
+                             text.substr(open, close + 2 - open));
+    out.append(text, at, open - at).append(it->second);
+    at = close + 2;
   }
-  fs::rename(tmp, path);
+  return out.append(text, at, std::string::npos);
 }
 
 // The outermost folder on the way to `dir` that does not exist yet ("" when `dir` exists).
@@ -167,11 +197,7 @@ std::vector<NodeInfo> parse_scontrol_nodes(const std::string& text) {
     NodeInfo n;
     n.name = scontrol_field(line, "NodeName");
     if (n.name.empty()) continue;
-    try {
-      n.cpus = std::stoi(scontrol_field(line, "CPUTot"));
-    } catch (const std::exception&) {
-      n.cpus = 0;
-    }
+    n.cpus = cpu_count(n.name, scontrol_field(line, "CPUTot"));
     n.gpus = gpu_count(n.name, scontrol_field(line, "Gres"));
     for (const auto& p : split(scontrol_field(line, "Partitions"), ',')) {
       if (!p.empty()) n.partitions.push_back(p);
@@ -321,165 +347,57 @@ std::string array_spec(const SlurmOptions& opt, size_t task_count) {
 std::string render_sbatch_script(const SlurmOptions& opt, const std::vector<std::string>& command,
                                  const std::vector<TaskOptions>& tasks,
                                  const std::string& invocation) {
-  const bool sweep = !opt.sweeps.empty();
   const std::string array = array_spec(opt, tasks.size());
-  const std::string q_run = shell_quote(opt.run_dir);
-  std::ostringstream s;
-  s << "#!/bin/bash\n"
-    << "# sbatch script for one gan_dist run, written by gan_launch at " << utc_now() << ".\n"
-    << "#   " << invocation << "\n"
-    << "# Submit it again with: sbatch " << shell_quote(opt.run_dir + "/job.sbatch") << "\n"
-    << "#SBATCH --job-name=" << opt.job_name << "\n"
-    << "#SBATCH --nodes=" << opt.nodes << "\n"
-    << "#SBATCH --ntasks-per-node=" << opt.ntasks_per_node << "\n"
-    << "#SBATCH --cpus-per-task=" << opt.cpus_per_task << "\n";
-  if (opt.gpus_per_node > 0) s << "#SBATCH --gpus-per-node=" << opt.gpus_per_node << "\n";
-  if (!opt.partition.empty()) s << "#SBATCH --partition=" << opt.partition << "\n";
-  if (!opt.time.empty()) s << "#SBATCH --time=" << opt.time << "\n";
+  std::ostringstream sbatch;  // the #SBATCH lines
+  sbatch << "#SBATCH --job-name=" << opt.job_name << "\n"
+         << "#SBATCH --nodes=" << opt.nodes << "\n"
+         << "#SBATCH --ntasks-per-node=" << opt.ntasks_per_node << "\n"
+         << "#SBATCH --cpus-per-task=" << opt.cpus_per_task << "\n";
+  if (opt.gpus_per_node > 0) sbatch << "#SBATCH --gpus-per-node=" << opt.gpus_per_node << "\n";
+  if (!opt.partition.empty()) sbatch << "#SBATCH --partition=" << opt.partition << "\n";
+  if (!opt.time.empty()) sbatch << "#SBATCH --time=" << opt.time << "\n";
   if (!array.empty()) {
-    s << "#SBATCH --array=" << array << "\n"
-      << "#SBATCH --output=" << opt.run_dir << "/slurm-%A_%a.out\n";
+    sbatch << "#SBATCH --array=" << array << "\n"
+           << "#SBATCH --output=" << opt.run_dir << "/slurm-%A_%a.out\n";
   } else {
-    s << "#SBATCH --output=" << opt.run_dir << "/slurm-%j.out\n";
+    sbatch << "#SBATCH --output=" << opt.run_dir << "/slurm-%j.out\n";
   }
-  s << "#SBATCH --open-mode=append\n"
-    << "#SBATCH --requeue\n"
-    << "#SBATCH --signal=B:USR1@" << opt.signal_lead_s << "\n"
-    << R"SH(
-# What happens in here:
-# - SIGUSR1 (sent by Slurm to this script before the time limit, see --signal above) or SIGTERM
-#   is passed on to the job step as SIGUSR1; gan_dist finishes its step, writes a checkpoint
-#   and exits 75.
-# - Exit 75 without SIGTERM: this script requeues the job (scontrol requeue); the requeued job
-#   runs this script again, which finds the checkpoint and passes --resume.
-#   Exit 75 after SIGTERM: Slurm itself is ending the job (scontrol requeue, preemption or
-#   scancel) and decides whether it comes back; this script does not requeue it again.
-# - Any other failure (a rank killed, a node lost): run again from the last checkpoint, at
-#   most MAX_RESTARTS times per run folder (count kept in $OUT/restarts). Exit 2 (bad options)
-#   is never retried.
-set -u
+  sbatch << "#SBATCH --open-mode=append\n"
+         << "#SBATCH --requeue\n"
+         << "#SBATCH --signal=B:USR1@" << opt.signal_lead_s << "\n";
 
-)SH";
-  s << "RUN_DIR=" << q_run << "\n"
-    << "LAUNCHER=" << opt.launcher << "\n"
-    << "MAX_RESTARTS=" << opt.restarts << "\n"
-    << "GAN_DIST=(";
-  // One option per line, its values after it.
+  std::ostringstream gan_dist;  // one option per line, its values after it
   for (size_t i = 0; i < command.size(); ++i) {
-    bool option = i > 0 && command[i].size() > 1 && command[i][0] == '-';
-    s << (i == 0 ? "" : option ? " \\\n  " : " ") << shell_quote(command[i]);
+    const bool option = i > 0 && command[i].size() > 1 && command[i][0] == '-';
+    gan_dist << (i == 0 ? "" : option ? " \\\n  " : " ") << shell_quote(command[i]);
   }
-  s << ")\n\nTASK_ARGS=()\nOUT=\"$RUN_DIR\"\n"
-    << "if [ -n \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n"
-    << "  OUT=$(printf '%s/task-%03d' \"$RUN_DIR\" \"$SLURM_ARRAY_TASK_ID\")\n";
-  if (sweep) {
-    s << "  # One line per sweep point: the options this array task adds to gan_dist.\n"
-      << "  case \"$SLURM_ARRAY_TASK_ID\" in\n";
+
+  std::ostringstream cases;  // with --sweep: the options each array task adds to gan_dist
+  if (!opt.sweeps.empty()) {
+    cases << "  # One line per sweep point: the options this array task adds to gan_dist.\n"
+          << "  case \"$SLURM_ARRAY_TASK_ID\" in\n";
     for (size_t i = 0; i < tasks.size(); ++i) {
-      s << "    " << i << ") TASK_ARGS=(";
+      cases << "    " << i << ") TASK_ARGS=(";
       bool first = true;
       for (const auto& [k, v] : tasks[i]) {
-        s << (first ? "" : " ") << shell_quote("--" + k) << " " << shell_quote(v);
+        cases << (first ? "" : " ") << shell_quote("--" + k) << " " << shell_quote(v);
         first = false;
       }
-      s << ") ;;\n";
+      cases << ") ;;\n";
     }
-    s << "    *) echo \"no sweep point for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\n"
-      << "  esac\n";
+    cases << "    *) echo \"no sweep point for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\n"
+          << "  esac\n";
   }
-  s << "fi\n"
-    << R"SH(
-export OPENBLAS_NUM_THREADS=1
-export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
-if [ "$(id -u)" = 0 ]; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-mkdir -p "$OUT" || exit 2
 
-log() { echo "[gan_launch $(date -u +%Y-%m-%dT%H:%M:%SZ) job ${SLURM_JOB_ID:-?}] $*"; }
-note_state() { printf '%s\n' "$*" >"$OUT/launch-state.tmp" && mv -f "$OUT/launch-state.tmp" "$OUT/launch-state"; }
-restarts_used() { cat "$OUT/restarts" 2>/dev/null || echo 0; }
-has_checkpoint() { compgen -G "$OUT/checkpoints/step-*" >/dev/null; }
-
-STEP_PID=""
-SIGNAL_SEEN=""
-INTERRUPTED=0
-on_signal() {
-  SIGNAL_SEEN=$1
-  INTERRUPTED=1
-  log "received SIG$1, passing SIGUSR1 to the job step (gan_dist checkpoints and exits 75)"
-  # SIGUSR1, not SIGTERM: mpirun answers SIGTERM by killing every rank after a second,
-  # but forwards SIGUSR1; gan_dist treats both the same.
-  if [ -n "$STEP_PID" ]; then kill -USR1 "$STEP_PID" 2>/dev/null; fi
-}
-trap 'on_signal TERM' TERM
-trap 'on_signal USR1' USR1
-
-log "start in $OUT (launcher $LAUNCHER, requeued ${SLURM_RESTART_COUNT:-0} time(s), restarts used $(restarts_used)/$MAX_RESTARTS)"
-while :; do
-  ARGS=("${GAN_DIST[@]}" --out "$OUT" "${TASK_ARGS[@]}")
-  if has_checkpoint; then ARGS+=(--resume); fi
-  note_state "RUNNING"
-  log "run: ${ARGS[*]}"
-  if [ "$LAUNCHER" = srun ]; then
-    # --kill-on-bad-exit: one dead rank ends the step at once instead of leaving the others
-    # blocked in a collective.
-    srun --mpi=pmix --kill-on-bad-exit=1 "${ARGS[@]}" &
-  else
-    mpirun -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "${ARGS[@]}" &
-  fi
-  STEP_PID=$!
-  # A trapped signal interrupts `wait`; wait again until the step itself has ended.
-  rc=""
-  while :; do
-    INTERRUPTED=0
-    wait "$STEP_PID"
-    r=$?
-    if [ "$r" = 127 ] && [ -n "$rc" ]; then break; fi
-    rc=$r
-    [ "$INTERRUPTED" = 1 ] || break
-  done
-  STEP_PID=""
-  log "job step ended with exit code $rc"
-
-  if [ "$rc" = 0 ]; then
-    note_state "COMPLETED"
-    exit 0
-  fi
-  if [ "$rc" = 75 ]; then
-    if [ "$SIGNAL_SEEN" = TERM ]; then
-      note_state "PREEMPTED checkpoint written; Slurm is ending the job"
-      log "checkpoint written; Slurm is ending this job (SIGTERM), not requeueing it here"
-      exit 75
-    fi
-    note_state "REQUEUED checkpoint written"
-    log "checkpoint written; requeueing job ${SLURM_JOB_ID}"
-    if ! scontrol requeue "${SLURM_JOB_ID}"; then
-      note_state "PREEMPTED checkpoint written; scontrol requeue failed"
-      exit 75
-    fi
-    exit 0
-  fi
-  if [ "$SIGNAL_SEEN" = TERM ]; then
-    note_state "FAILED exit $rc after SIGTERM"
-    exit "$rc"
-  fi
-  used=$(restarts_used)
-  if [ "$rc" != 2 ] && [ "$used" -lt "$MAX_RESTARTS" ]; then
-    used=$((used + 1))
-    echo "$used" >"$OUT/restarts"
-    note_state "RESTARTING $used/$MAX_RESTARTS after exit $rc"
-    log "gan_dist failed (exit $rc); restart $used of $MAX_RESTARTS from the last checkpoint"
-    SIGNAL_SEEN=""
-    sleep 1
-    continue
-  fi
-  note_state "FAILED exit $rc"
-  log "gan_dist failed (exit $rc); $used of $MAX_RESTARTS restarts used, giving up"
-  exit "$rc"
-done
-)SH";
-  return s.str();
+  return fill_template(kSbatchTemplate, {{"WRITTEN_AT", utc_now()},
+                                         {"INVOCATION", invocation},
+                                         {"SCRIPT", shell_quote(opt.run_dir + "/job.sbatch")},
+                                         {"SBATCH_OPTIONS", sbatch.str()},
+                                         {"RUN_DIR", shell_quote(opt.run_dir)},
+                                         {"LAUNCHER", opt.launcher},
+                                         {"MAX_RESTARTS", std::to_string(opt.restarts)},
+                                         {"GAN_DIST", gan_dist.str()},
+                                         {"SWEEP_CASES", cases.str()}});
 }
 
 std::vector<CheckTask> slurm_check_tasks(const SlurmOptions& opt,
@@ -568,7 +486,7 @@ int run_slurm(SlurmOptions opt, const std::vector<std::string>& raw_command,
   } else if (!opt.dry_run) {
     throw DistError("sinfo not found: this host is not a Slurm submit host");
   } else {
-    std::cerr << "gan_launch: sinfo not found; dry run without checking the cluster\n";
+    spdlog::warn("sinfo not found; dry run without checking the cluster");
   }
 
   // A run folder belongs to one job at a time: refuse while its job is still queued or running.
@@ -648,7 +566,7 @@ int run_slurm(SlurmOptions opt, const std::vector<std::string>& raw_command,
   record["job_id"] = job_id;
   record["submitted_at"] = utc_now();
   write_file_atomic(launch_json, record.dump(2) + "\n");
-  std::cerr << "gan_launch: submitted job " << job_id << " (" << script_path.string() << ")\n";
+  spdlog::info("submitted job {} ({})", job_id, script_path.string());
   std::cout << job_id << "\n";
   return kExitOk;
 }

@@ -73,6 +73,15 @@ torch::Tensor ModelBase::batch_draw(
       .to(torch::Device(opts_.device));
 }
 
+torch::Tensor ModelBase::code_grid(int64_t rows, int64_t cols, torch::Generator& gen,
+                                   const std::function<torch::Tensor(int64_t row)>& code) {
+  torch::Tensor z = torch::randn({cols, opts_.z_dim}, gen);
+  std::vector<torch::Tensor> in;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) in.push_back(torch::cat({z[c], code(r)}));
+  return sample(torch::stack(in));
+}
+
 torch::Tensor ModelBase::batch_noise(int64_t local_batch) {
   return batch_draw(local_batch, [this](int64_t n, torch::Generator& g) { return noise(n, g); });
 }

@@ -41,6 +41,11 @@ class ModelBase : public Model {
   torch::Tensor batch_draw(int64_t local_batch,
                            const std::function<torch::Tensor(int64_t, torch::Generator&)>& draw);
 
+  // `rows` x `cols` samples for pictures(): row r gets code(r), each column one z shared down
+  // the rows, so a column shows one z under every code.
+  torch::Tensor code_grid(int64_t rows, int64_t cols, torch::Generator& gen,
+                          const std::function<torch::Tensor(int64_t row)>& code);
+
   // Adam(beta1, beta2) or RMSProp, as --optimizer says.
   std::unique_ptr<torch::optim::Optimizer> optimizer(torch::nn::Module& m, double lr) const;
   // --lr-halve-every: lr = base_lr * 0.5^floor(step / N), a function of the global step alone,

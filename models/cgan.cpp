@@ -23,6 +23,15 @@ class Cgan : public AdversarialModel {
     return torch::cat({ModelBase::noise(n, gen), one_hot(y)}, 1);
   }
 
+  // One row per class.
+  std::vector<Picture> pictures(torch::Generator& gen) override {
+    const int64_t cols = 10;
+    return {{"class-rows.png",
+             code_grid(opts_.num_classes, cols, gen,
+                       [&](int64_t r) { return one_hot(torch::tensor(r)); }),
+             cols}};
+  }
+
  protected:
   torch::Tensor real_condition(const dataio::Batch& b) override {
     if (!b.labels.defined() || b.labels.dim() != 1)

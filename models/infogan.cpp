@@ -48,6 +48,34 @@ class Infogan : public AdversarialModel {
     return torch::cat({z, torch::one_hot(cat, opts_.info_cat).to(torch::kFloat), con}, 1);
   }
 
+  // A row per category; then per continuous code, rows of categories and columns of that
+  // code from -2 to 2 (past the training range of +-1).
+  std::vector<Picture> pictures(torch::Generator& gen) override {
+    const int64_t cols = 10, k = opts_.info_cat, n_con = opts_.info_con;
+    auto category = [&](int64_t r) {
+      return torch::one_hot(torch::tensor(r), k).to(torch::kFloat);
+    };
+    std::vector<Picture> out{{"infogan-categories.png",
+                              code_grid(k, cols, gen,
+                                        [&](int64_t r) {
+                                          return torch::cat({category(r), torch::zeros({n_con})});
+                                        }),
+                              cols}};
+    for (int64_t j = 0; j < n_con; ++j) {
+      torch::Tensor z = torch::randn({opts_.z_dim}, gen);
+      std::vector<torch::Tensor> in;
+      for (int64_t r = 0; r < k; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          torch::Tensor con = torch::zeros({n_con});
+          con[j] = -2.0 + 4.0 * c / (cols - 1);
+          in.push_back(torch::cat({z, category(r), con}));
+        }
+      out.push_back(
+          {"infogan-continuous-" + std::to_string(j) + ".png", sample(torch::stack(in)), cols});
+    }
+    return out;
+  }
+
  protected:
   torch::Tensor fake_condition(const torch::Tensor& g_in) override {
     return g_in.narrow(1, opts_.z_dim, opts_.info_cat + opts_.info_con);

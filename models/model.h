@@ -58,6 +58,14 @@ struct PhaseTimes {
   double optimizer_s = 0;
 };
 
+// A picture a model draws of itself for `gan_eval pictures`: images [N, C, H, W] in [-1, 1],
+// `cols` to a row, written as NAME (a PNG file name).
+struct Picture {
+  std::string name;
+  torch::Tensor images;
+  int64_t cols = 10;
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -68,6 +76,10 @@ class Model {
   virtual torch::Tensor sample(const torch::Tensor& z) = 0;
   // Autoencoding models (VAE): x decoded from its code; undefined for the others.
   virtual torch::Tensor reconstruct(const torch::Tensor& /*x*/) { return {}; }
+  // The pictures that show what this model learned beyond a sample grid (cGAN: a row per
+  // class; InfoGAN: its codes), drawn from `gen`; none for most models. Call under
+  // torch::NoGradGuard.
+  virtual std::vector<Picture> pictures(torch::Generator& /*gen*/) { return {}; }
   // Noise for `n` images drawn from `gen`, in the model's noise distribution.
   virtual torch::Tensor noise(int64_t n, torch::Generator& gen) const = 0;
   // The replicated networks, by name: broadcast at start, digested, checkpointed.

@@ -10,13 +10,13 @@ scripts/install-deps.sh
 scripts/build.sh
 
 FM=/usr/share/datasets/fashion-mnist
-if ! build/launch/gan_prep verify data/fashion-mnist >/dev/null 2>&1; then
-  build/launch/gan_prep idx --force --images $FM/train-images-idx3-ubyte.gz \
+if ! build/bin/gan_prep verify data/fashion-mnist >/dev/null 2>&1; then
+  build/bin/gan_prep idx --force --images $FM/train-images-idx3-ubyte.gz \
     --labels $FM/train-labels-idx1-ubyte.gz --out data/fashion-mnist
 fi
 
 rm -rf runs/demo
-mpirun -np 2 --bind-to core build/launch/gan_dist --model dcgan --data data/fashion-mnist \
+mpirun -np 2 --bind-to core build/bin/gan_dist --model dcgan --data data/fashion-mnist \
   --out runs/demo --steps "$STEPS" --batch-size 64 --log-every 25 --sample-every 250 \
   --checkpoint-every 500
 

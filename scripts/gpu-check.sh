@@ -439,7 +439,7 @@ gan() {
   local log=$1 secs=$2 prog=$3
   shift 3
   [ "$secs" -gt 0 ] || { echo "skipped: no time left" >"$log"; return 124; }
-  "${GAN_ENV[@]}" timeout -k 10 "$secs" "$BUILD/launch/$prog" "$@" </dev/null >"$log" 2>&1
+  "${GAN_ENV[@]}" timeout -k 10 "$secs" "$BUILD/bin/$prog" "$@" </dev/null >"$log" 2>&1
 }
 tail_log() { [ -f "$1" ] && tail -n "${2:-15}" "$1" | sed 's/^/    | /'; }
 
@@ -534,7 +534,7 @@ if wanted build && [ $SKIP_BUILD = 0 ]; then
 else
   say "build skipped: using $BUILD as it is"
 fi
-if [ -x "$BUILD/launch/gan_dist" ] && [ -x "$BUILD/launch/gan_prep" ]; then HAVE_BIN=1; fi
+if [ -x "$BUILD/bin/gan_dist" ] && [ -x "$BUILD/bin/gan_prep" ]; then HAVE_BIN=1; fi
 # binaries left by an earlier build do not count when this build failed
 if [ "${brc:-0}" != 0 ]; then HAVE_BIN=0; fi
 
@@ -558,7 +558,7 @@ if [ $HAVE_BIN = 1 ]; then
   record_status smoke
   [ $hrc = 0 ] || HAVE_BIN=0
 else
-  say "no gan_dist/gan_prep in $BUILD/launch: the checks that run them are skipped"
+  say "no gan_dist/gan_prep in $BUILD/bin: the checks that run them are skipped"
 fi
 # can_run CHECK SECONDS: whether a check can run (a working build, test data, SECONDS of budget
 # left); if not, its fragment says why and it counts as failed.

@@ -109,7 +109,17 @@ suite() {
 # gcc 12's combined ASan+UBSan runtime ignores log_path and writes to stderr: its reports are
 # found in the output of the tests that failed by them (exit 86).
 report() {
-  local logs=$1/sanitizer-logs n ub
+  local logs=$1/sanitizer-logs n ub f
+  # With allocator_may_return_null=1, an allocation ASan cannot serve is answered with NULL
+  # (HDF5 asks for sizes read from a corrupt file and copes) and ASan notes it in a file of
+  # its own: a note, not a finding, when that is all the file holds.
+  for f in "$logs"/*; do
+    [ -f "$f" ] || continue
+    if ! grep -qv -e 'WARNING: AddressSanitizer failed to allocate' -e '^$' "$f"; then
+      echo "sanitize: note (allocation refused, NULL returned): $(head -c 300 "$f")"
+      rm -f "$f"
+    fi
+  done
   n=$(find "$logs" -type f | wc -l)
   ub=$(grep -h -A6 ': runtime error: ' "$1"/ctest-logs/*.log 2>/dev/null || true)
   if [ "$n" = 0 ] && [ -z "$ub" ]; then
@@ -142,16 +152,17 @@ run_asan() {
   # Measures the RSS of the loader: ASan's quarantine (freed memory held back, 256 MB, to
   # catch use after free) is growth there; it runs below with a small quarantine.
   local rss='^ShardTest\.LoaderMemoryStaysFlat'
-  # The replays of the fuzz inputs (tests/fuzz) feed corrupt files to LibTorch's archive
-  # reader, which leaks on that error path (lsan.supp). LibTorch has no frame pointers: only
-  # the slow unwinder gets past its first frame to the frame the suppression names, and it
-  # makes everything ~7x slower, so only these run with it.
-  local fuzz='^fuzz_replay_'
-  suite "$dir" "asan suite" -LE slurm -E "$skip|$rss|$fuzz" "$@" || rc=1
+  # The replays of the fuzz inputs (tests/fuzz) and the damaged feature cache of
+  # ReferenceStats feed corrupt files to LibTorch's archive reader, which leaks on that error
+  # path (lsan.supp). LibTorch has no frame pointers: only the slow unwinder gets past its
+  # first frame (miniz's allocator) to the frame the suppression names, and it makes
+  # everything ~7x slower, so only these run with it.
+  local archives='^fuzz_replay_|^ReferenceStats\.CachedStatsAreCheckedBeforeUse$'
+  suite "$dir" "asan suite" -LE slurm -E "$skip|$rss|$archives" "$@" || rc=1
   ASAN_OPTIONS="$asan_base:quarantine_size_mb=16" suite "$dir" "asan RSS test" -R "$rss" "$@" ||
     rc=1
-  ASAN_OPTIONS="$asan_base:fast_unwind_on_malloc=0" suite "$dir" "asan fuzz replays" -R "$fuzz" \
-    "$@" || rc=1
+  ASAN_OPTIONS="$asan_base:fast_unwind_on_malloc=0" suite "$dir" \
+    "asan corrupt LibTorch archives" -R "$archives" "$@" || rc=1
   report "$dir" || rc=1
   return $rc
 }
@@ -160,7 +171,7 @@ run_tsan() {
   local dir=build-tsan rc=0
   if [ "${SANITIZE_BUILD:-1}" != 0 ]; then
     configure "$dir" "-fsanitize=thread"
-    build "$dir" unit_tests mpi_tests e2e_tests gan_dist gan_prep gan_eval_bin || return 1
+    build "$dir" unit_tests mpi_tests e2e_tests gan_dist gan_prep gan_eval || return 1
   fi
   sanitizer_env "$dir"
   discover "$dir" || return 1

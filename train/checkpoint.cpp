@@ -1,6 +1,5 @@
 #include "train/checkpoint.h"
 
-#include <fcntl.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -21,14 +20,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-void fsync_path(const fs::path& p) {
-  int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
 
 // meta.json carries a checksum of its own content (the compact dump of every other key, which
 // nlohmann writes with sorted keys, so it does not depend on the file's layout): a flipped byte
@@ -129,10 +120,8 @@ std::string CheckpointStore::save(const CheckpointMeta& meta, models::Model& mod
     j["meta_sha256"] = meta_checksum(j);
     write_file_checked((tmp / "state.pt").string(), state);
     write_file_checked((tmp / "meta.json").string(), j.dump(2) + "\n");
-    fsync_path(tmp);
     fs::remove_all(final_dir);  // a stale one from a run that died before pruning
-    fs::rename(tmp, final_dir);
-    fsync_path(dir_);
+    publish(tmp.string(), final_dir.string());
   } catch (const fs::filesystem_error& e) {
     std::error_code ignored;
     fs::remove_all(tmp, ignored);

@@ -110,14 +110,6 @@ std::string host_name() {
   return buf;
 }
 
-// The message of core/checked_io.h, so that the same checks (and people) recognise it.
-std::string storage_message(const std::string& path, const char* what, int err, size_t needed,
-                            long long free) {
-  return "cannot write " + path + ": " + what + " failed: " + std::strerror(err) + " (" +
-         std::to_string(needed) + " bytes needed, " +
-         (free >= 0 ? std::to_string(free) : std::string("unknown")) + " bytes free)";
-}
-
 std::string read_whole_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   std::string bytes;
@@ -128,15 +120,6 @@ std::string read_whole_file(const fs::path& path) {
   }
   if (!in) throw StorageError("cannot read " + path.string() + ": " + std::strerror(errno));
   return bytes;
-}
-
-// Makes a rename in `dir` durable; best effort, as the rename itself has succeeded.
-void sync_folder(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 pb::Event new_event(int64_t step) {
@@ -185,13 +168,7 @@ TensorBoardTrim TensorBoardWriter::drop_after(const std::string& dir, int64_t st
     // The temporary's name lacks "tfevents", so a crash here leaves nothing TensorBoard reads.
     const std::string tmp = (fs::path(dir) / ".tb-trim.tmp").string();
     write_file_checked(tmp, kept);
-    if (::rename(tmp.c_str(), file.c_str()) != 0) {
-      const int err = errno;
-      ::unlink(tmp.c_str());
-      throw StorageError(
-          storage_message(file.string(), "rename", err, kept.size(), free_bytes(file.string())));
-    }
-    sync_folder(dir);
+    publish(tmp, file.string());
     ++trim.files_rewritten;
     trim.records_dropped += dropped;
   }
@@ -227,8 +204,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir, TensorBoardOptions 
       break;
     }
     const int err = errno;
-    if (err != EEXIST || attempt > 100)
-      throw StorageError(storage_message(path_, "open", err, 0, free_bytes(path_)));
+    if (err != EEXIST || attempt > 100) raise_storage_error(path_, "open", err, 0);
   }
 
   pb::Event ev;

@@ -44,7 +44,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build folder")
     a = ap.parse_args()
     global BIN
-    BIN = os.path.join(a.build, "launch")
+    BIN = os.path.join(a.build, "bin")
     os.makedirs(OUT, exist_ok=True)
     mpirun = ["mpirun", "-np", str(a.np), "--oversubscribe", "--bind-to", "none"]
     classifier = os.path.join(RUNS, "classifier.pt")

@@ -82,9 +82,9 @@ def train(build, data, n, overlap, out, steps):
     hostfile = os.path.join(out + ".hosts")
     with open(hostfile, "w") as f:
         f.write("".join(f"{PREFIX}-h{k} slots=1\n" for k in range(1, n + 1)))
-    sh(on_first_host([os.path.join(build, "launch", "gan_launch"), "hosts", "--hostfile",
+    sh(on_first_host([os.path.join(build, "bin", "gan_launch"), "hosts", "--hostfile",
                       hostfile, "-n", n, "--net", f"{NET}.0/24", "--rsh-agent", AGENT, "--",
-                      os.path.join(build, "launch", "gan_dist"), "--model", "dcgan", "--data",
+                      os.path.join(build, "bin", "gan_dist"), "--model", "dcgan", "--data",
                       data, "--out", out, "--steps", steps, "--batch-size", 32 * n,
                       "--log-every", 5, "--sample-every", 0, "--tensorboard", "false",
                       "--threads", 1, "--overlap", overlap, "--replica-check-every", 0,

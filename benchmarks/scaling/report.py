@@ -29,6 +29,12 @@ bandwidth part), both at N. The compute time per rank is the largest run's (weak
 the per-rank batch stays); strong scaling (the largest run's global batch split over n)
 scales compute with the per-rank batch, linearly, which is optimistic for small batches.
 
+A network stated instead of measured (--busbw-gbps, --hop-latency-us): the projection then
+uses it in place of the largest run's curve, e.g. to project a 1-GPU run (whose gan_dist log
+still lists the gradient messages more ranks would send) onto NVLink or InfiniBand with
+published or vendor figures. The exposed fraction f is then the largest multi-rank run's, or
+--exposed-fraction (default 1: nothing hidden). The report says which inputs were stated.
+
 Writes OUT/{scaling.csv, projection.csv, allreduce.csv, scaling.png, report.md}.
 """
 import argparse
@@ -59,7 +65,7 @@ def read_run(folder):
     for k in PHASES:
         run[k] = statistics.median(r[k] for r in rows)
     run["images_per_s"] = statistics.median(r["images_per_s"] for r in rows)
-    msg = re.search(r"gradient all-reduces per step: (.*)", log)
+    msg = re.search(r"gradient all-reduces per step[^:]*: (.*)", log)
     run["messages"] = ([(int(b), float(c)) for b, c in re.findall(r"(\d+) B x ([\d.]+)", msg.group(1))]
                        if msg else [])
     run["curve"] = {}
@@ -90,25 +96,32 @@ def full_comm_ms(run):
     return sum(c * curve_time_us(run["curve"], b) for b, c in run["messages"]) / 1e3
 
 
+# A network stated on the command line rather than measured: hop latency (us) and busbw
+# (bytes/us), and the exposed fraction; None when the runs' own curve is used.
+STATED = None
+
+
 def ring_model(run):
-    """alpha (us) and busbw (bytes/us) of the run's curve, for t(n, S) beyond it."""
+    """Latency per ring step (us) and busbw (bytes/us), for t(n, S) beyond the run: a ring
+    all-reduce takes 2(n-1) steps. From the run's curve, or the stated network."""
+    if STATED:
+        return STATED["hop_us"], STATED["busbw"]
     pts = sorted(run["curve"].items())
     big_b, big_t = pts[-1]
     n = run["ranks"]
     busbw = big_b * 2 * (n - 1) / n / big_t
     small_b, small_t = pts[0]
     alpha = max(0.0, small_t - small_b * 2 * (n - 1) / n / busbw)
-    return alpha, busbw
+    return alpha / (2 * (n - 1)), busbw
 
 
 def project(base, n, batch_scale=1.0):
     """Predicted step of `n` ranks from the largest measured run `base`."""
-    alpha, busbw = ring_model(base)
-    N = base["ranks"]
+    hop, busbw = ring_model(base)
     lat = band = 0.0
     if n > 1:
         for b, c in base["messages"]:
-            lat += c * alpha * (n - 1) / max(1, N - 1)
+            lat += c * hop * 2 * (n - 1)
             band += c * b * 2 * (n - 1) / n / busbw
     f = exposure(base)
     compute = base["compute_ms"] * batch_scale
@@ -118,6 +131,8 @@ def project(base, n, batch_scale=1.0):
 
 def exposure(run):
     """Exposed communication over the step's all-reduce time (1 when nothing is sent)."""
+    if STATED and (STATED["exposed"] is not None or run["ranks"] == 1):
+        return 1.0 if STATED["exposed"] is None else STATED["exposed"]
     full = full_comm_ms(run)
     return run["comm_ms"] / full if full > 0 else 1.0
 
@@ -136,7 +151,25 @@ def main():
     ap.add_argument("--project-to", type=int, default=512)
     ap.add_argument("--min-efficiency", type=float, default=0.5,
                     help="adding ranks stops paying below this efficiency against linear")
+    ap.add_argument("--busbw-gbps", type=float,
+                    help="stated network: all-reduce bus bandwidth in GB/s (with --hop-latency-us)")
+    ap.add_argument("--hop-latency-us", type=float,
+                    help="stated network: latency of one ring step in us (an all-reduce over n ranks "
+                    "takes 2(n-1) of them)")
+    ap.add_argument("--exposed-fraction", type=float,
+                    help="with a stated network: exposed communication over all-reduce time "
+                    "(default: the largest multi-rank run's, or 1)")
     a = ap.parse_args()
+    global STATED
+    if (a.busbw_gbps is None) != (a.hop_latency_us is None):
+        sys.exit("--busbw-gbps and --hop-latency-us state the network together: give both")
+    if a.busbw_gbps is not None:
+        if a.busbw_gbps <= 0 or a.hop_latency_us < 0:
+            sys.exit("--busbw-gbps must be positive and --hop-latency-us not negative")
+        STATED = {"busbw": a.busbw_gbps * 1e3, "hop_us": a.hop_latency_us,
+                  "exposed": a.exposed_fraction}
+    elif a.exposed_fraction is not None:
+        sys.exit("--exposed-fraction goes with a stated network (--busbw-gbps, --hop-latency-us)")
     runs = sorted((read_run(f) for f in a.runs), key=lambda r: r["ranks"])
     # Weak scaling: the same batch per rank; strong: the same global batch.
     weak = {(r["model"], r["global_batch"] // r["ranks"]) for r in runs}
@@ -179,7 +212,9 @@ def main():
                 f.write(f"{n},{b},{t:.3f},{b * 2 * (n - 1) / n / t / 1e3:.4f}\n")
 
     proj, stop = [], {}
-    if base["ranks"] > 1:
+    if STATED and not base["messages"]:
+        sys.exit(f"{base['folder']}: its log lists no gradient messages to project")
+    if base["ranks"] > 1 or STATED:
         n = 1
         while n <= a.project_to:
             for mode, scale in (("weak", 1.0), ("strong", base["ranks"] / n)):
@@ -258,13 +293,20 @@ def report(out, runs, rows, proj, stop, base, min_eff, series):
     L += ["", "Efficiency against linear scaling from the 1-rank run (without one, from the largest "
           "run's compute time): 1.0 is linear."]
     if proj:
-        alpha, busbw = ring_model(base)
+        hop, busbw = ring_model(base)
         msgs = ", ".join(f"{b / 1e6:.2f} MB x {c:g}" for b, c in base["messages"])
+        if STATED:
+            net = (f"**stated, not measured**: busbw {busbw / 1e3:.2f} GB/s, {hop:.1f} us per ring "
+                   f"step; exposed communication / all-reduce time {exposure(base):.2f} "
+                   + ("(stated)" if STATED["exposed"] is not None or base["ranks"] == 1 else "(measured)"))
+        else:
+            net = (f"busbw {busbw / 1e3:.2f} GB/s, latency {hop * 2 * (base['ranks'] - 1):.0f} us, "
+                   f"exposed communication / all-reduce time {exposure(base):.2f} (below 1: overlap "
+                   "hid part of it; above 1: the step also waited on skew between ranks and buffer "
+                   "broadcasts)")
         L += ["", "## Projection", "",
-              f"Inputs measured at {base['ranks']} ranks: compute {base['compute_ms']:.1f} ms per step, "
-              f"gradient all-reduces per step {msgs}, busbw {busbw / 1e3:.2f} GB/s, latency "
-              f"{alpha:.0f} us, exposed communication / all-reduce time {exposure(base):.2f} (below 1: overlap "
-              "hid part of it; above 1: the step also waited on skew between ranks and buffer broadcasts).", ""]
+              f"Inputs measured at {base['ranks']} rank(s): compute {base['compute_ms']:.1f} ms per step, "
+              f"gradient all-reduces per step {msgs}. Network: {net}.", ""]
         for mode in ("weak", "strong"):
             if mode in stop:
                 s = stop[mode]
@@ -274,7 +316,7 @@ def report(out, runs, rows, proj, stop, base, min_eff, series):
                 last = [p for p in proj if p["mode"] == mode][-1]
                 L.append(f"- {mode} scaling: efficiency stays above {min_eff} up to {last['ranks']} ranks "
                          f"({last['efficiency']:.2f}; the step is then mostly {last['bound']}).")
-        L += ["", "The projection's limits: busbw and latency are the largest run's (a ring's busbw holds "
+        L += ["", "The projection's limits: busbw and latency are the largest run's, or the stated ones (a ring's busbw holds "
               "as ranks grow on the same fabric; crossing into a slower network, e.g. from NVLink to "
               "InfiniBand, does not), the ratio of exposed communication to all-reduce time is assumed to stay, and strong scaling assumes "
               "compute linear in the per-rank batch (small batches use a GPU less well)."]

@@ -57,7 +57,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "zoo"))
     a = ap.parse_args()
     build = Path(a.build)
-    bins = {n: build / "launch" / n for n in ("gan_prep", "gan_dist", "gan_eval")}
+    bins = {n: build / "bin" / n for n in ("gan_prep", "gan_dist", "gan_eval")}
     work = build / "zoo-bench"
     out = Path(a.out)
     (out / "pictures").mkdir(parents=True, exist_ok=True)

@@ -372,6 +372,15 @@ TEST(ScalingReport, CommCurveAtTheSentSizesAndAReportFromOneAndTwoRanks) {
         << curve;
   EXPECT_GE(sizes, 2) << sent;  // D's and G's buckets, once per step each
   EXPECT_NE(curve.find("\n2,4096,"), std::string::npos) << curve;
+  // One rank sends nothing but lists what more ranks would send: the same messages.
+  const std::string log1 = read_text(dirs[0] + "/log/rank-0.log");
+  std::smatch m1;
+  ASSERT_TRUE(std::regex_search(
+      log1, m1,
+      std::regex("gradient all-reduces per step \\(none at one rank; what more ranks send\\): "
+                 "(.*)")))
+      << log1;
+  EXPECT_EQ(m1[1].str(), sent);
 
   const std::string report_dir = fresh_dir("scaling_report");
   auto r =
@@ -387,6 +396,27 @@ TEST(ScalingReport, CommCurveAtTheSentSizesAndAReportFromOneAndTwoRanks) {
   EXPECT_NE(proj.find("\nstrong,16,"), std::string::npos) << proj;  // global batch 16: 1 per rank
   EXPECT_EQ(proj.find("\nstrong,32,"), std::string::npos) << proj;  // less than one image each
   EXPECT_EQ(read_text(report_dir + "/scaling.png").substr(1, 3), "PNG");
+  // A stated network projects the 1-rank run alone (a GPU without peers): the bandwidth term
+  // is the messages' ring traffic at the stated busbw, and the report says it was stated.
+  const std::string stated_dir = fresh_dir("scaling_stated");
+  auto st = run("/usr/bin/python3 " + std::string(GAN_SOURCE_DIR) +
+                "/benchmarks/scaling/report.py " + dirs[0] + " --out " + stated_dir +
+                " --project-to 64 --busbw-gbps 100 --hop-latency-us 2");
+  ASSERT_EQ(st.code, 0) << st.output;
+  EXPECT_NE(read_text(stated_dir + "/report.md").find("stated, not measured"), std::string::npos);
+  double bytes = 0;
+  for (auto it = std::sregex_iterator(sent.begin(), sent.end(), each); it != std::sregex_iterator();
+       ++it)
+    bytes += std::stod((*it)[1].str());
+  const std::string stated = read_text(stated_dir + "/projection.csv");
+  std::smatch row;
+  // mode,ranks,batch_per_rank,compute_ms,latency_ms,bandwidth_ms,...
+  ASSERT_TRUE(std::regex_search(stated, row, std::regex("\nweak,2,[^,]*,[^,]*,([^,]*),([^,]*),")))
+      << stated;
+  // S at 100 GB/s; the CSV keeps 4 decimals
+  EXPECT_NEAR(std::stod(row[2].str()), bytes / 1e5 / 1e3, 0.01 * bytes / 1e8 + 5e-5);
+  EXPECT_NEAR(std::stod(row[1].str()), sizes * 2 * 2.0 / 1e3, 1e-3);  // 2 ring steps x 2 us each
+  EXPECT_NE(stated.find("\nweak,64,"), std::string::npos) << stated;
   // Runs that are neither one weak-scaling series (8 per rank) nor one strong-scaling series
   // (16 in all) are refused.
   auto other = fresh_dir("scaling_other");

@@ -8,9 +8,9 @@
 #include <filesystem>
 
 #include "core/errors.h"
-#include "launch/train_cli.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "train/checkpoint.h"
+#include "train/cli.h"
 
 namespace fs = std::filesystem;
 
@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // CheckpointError (exit 5) and UsageError (exit 2) are the documented answers.
   try {
     const auto meta = gan::train::CheckpointStore::read_meta(folder);
-    gan::launch::options_from_config(meta.config);
+    gan::train::options_from_config(meta.config);
   } catch (const gan::Error&) {
   }
   // The resume path: a rejected checkpoint is skipped with its reason, never thrown.

@@ -14,10 +14,10 @@
 #include "core/errors.h"
 #include "core/sha256.h"
 #include "dist/collectives.h"
-#include "launch/train_cli.h"
 #include "models/model.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "train/checkpoint.h"
+#include "train/cli.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -45,7 +45,7 @@ Fixture& fixture() {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   auto& f = fixture();
-  auto opts = gan::launch::options_from_config(f.seed_meta.at("config").get<std::string>());
+  auto opts = gan::train::options_from_config(f.seed_meta.at("config").get<std::string>());
   auto& mo = opts.model_opts;
   mo.image_h = mo.image_w = 28;
   mo.channels = 1;

@@ -8,8 +8,8 @@
 #include <string>
 
 #include "core/errors.h"
-#include "launch/train_cli.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "train/cli.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = gan::fuzz::scratch_dir() + "/config.toml";
@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     gan::train::TrainOptions o;
     CLI::App app{"gan_dist"};
-    gan::launch::define_train_options(app, o);
+    gan::train::define_train_options(app, o);
     app.set_version_flag("--version", "gan_dist (fuzz)");
     std::vector<std::string> args = {path, "--config"};  // CLI11 takes them last to first
     bool parsed = true;
@@ -32,17 +32,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       throw gan::UsageError(e.what());  // what gan_dist does: exit 2
     }
     if (parsed) {
-      gan::launch::resolve_train_options(app, o);
+      gan::train::resolve_train_options(app, o);
       recorded = app.config_to_str(/*default_also=*/true, /*write_description=*/false);
     }
   } catch (const gan::UsageError&) {
   }
   if (!recorded.empty()) {
     // A config gan_dist accepted and recorded must be readable by gan_eval: no UsageError.
-    gan::launch::options_from_config(recorded);
+    gan::train::options_from_config(recorded);
   }
   try {
-    gan::launch::options_from_config(std::string(reinterpret_cast<const char*>(data), size));
+    gan::train::options_from_config(std::string(reinterpret_cast<const char*>(data), size));
   } catch (const gan::UsageError&) {
   }
   return 0;

@@ -103,6 +103,19 @@ TEST(Cluster, RefusesGpuCountsThatDoNotFitAnInt) {
             2147483647);
 }
 
+TEST(Cluster, RefusesCpuCountsThatDoNotFitAnInt) {
+  // It used to read as 0 CPUs, silently: the resource check then refused the job for a
+  // made-up reason.
+  auto big =
+      usage_message([] { parse_scontrol_nodes("NodeName=c1 CPUTot=99999999999 State=IDLE\n"); });
+  EXPECT_NE(big.find("node c1 with CPUTot=99999999999"), std::string::npos) << big;
+  EXPECT_NE(big.find("out of range"), std::string::npos) << big;
+  auto negative = usage_message([] { parse_scontrol_nodes("NodeName=c2 CPUTot=-2 State=IDLE\n"); });
+  EXPECT_NE(negative.find("node c2"), std::string::npos) << negative;
+  EXPECT_EQ(parse_scontrol_nodes("NodeName=c3 State=IDLE\n")[0].cpus, 0);  // no field: unknown
+  EXPECT_EQ(parse_scontrol_nodes("NodeName=c4 CPUTot=2147483647 State=IDLE\n")[0].cpus, 2147483647);
+}
+
 TEST(Cluster, RejectsWhatTheClusterCannotGive) {
   auto c = one_node_cluster();
   SlurmOptions o;

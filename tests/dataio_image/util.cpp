@@ -1,5 +1,5 @@
-// Implementation of the gan_image test helpers (encoders write to memory; see test_util.h).
-#include "test_util.h"
+// Implementation of the gan_image test helpers (encoders write to memory; see util.h).
+#include "util.h"
 
 #include <jpeglib.h>
 #include <png.h>

@@ -8,7 +8,7 @@
 
 #include "dataio/image_prep.h"
 #include "dataio/image_resize.h"
-#include "test_util.h"
+#include "util.h"
 
 using namespace gan::dataio;
 using namespace gan::test;

@@ -1,7 +1,6 @@
 // gan_launch: starts gan_dist locally (mpirun), on a host list (mpirun over TCP) or on Slurm
 // (sbatch script with requeue and restarts), and reports a run's status. Thin: parse, check,
 // hand over to the cluster's own tools.
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <iostream>
 
 #include "core/errors.h"
+#include "core/program.h"
 #include "launch/launch_mpirun.h"
 #include "launch/launch_process.h"
 #include "launch/launch_slurm.h"
@@ -201,16 +201,6 @@ int main_impl(int argc, char** argv) {
 }  // namespace gan::launch
 
 int main(int argc, char** argv) {
-  auto logger = spdlog::stderr_logger_mt("gan_launch");
-  logger->set_pattern("gan_launch: %v");
-  spdlog::set_default_logger(logger);
-  try {
-    return gan::launch::main_impl(argc, argv);
-  } catch (const gan::Error& e) {
-    spdlog::error("error: {}", e.what());
-    return e.code();
-  } catch (const std::exception& e) {
-    spdlog::error("error: {}", e.what());
-    return gan::kExitFailure;
-  }
+  gan::init_logging("gan_launch");
+  return gan::guarded_main("gan_launch", [&] { return gan::launch::main_impl(argc, argv); });
 }

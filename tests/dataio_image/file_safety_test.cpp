@@ -9,7 +9,7 @@
 #include <future>
 
 #include "dataio/image_decode.h"
-#include "test_util.h"
+#include "util.h"
 
 using namespace gan::dataio;
 using namespace gan::test;

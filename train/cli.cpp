@@ -1,12 +1,20 @@
-#include "launch/train_cli.h"
+#include "train/cli.h"
+
+#include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "core/errors.h"
+#include "dataio/manifest.h"
+#include "dist/cuda_device.h"
 #include "models/model.h"
 
-namespace gan::launch {
+namespace gan::train {
+
+namespace fs = std::filesystem;
+
 namespace {
 
 // CLI11's PositiveNumber and NonNegativeNumber answer a word that is not a number with
@@ -33,7 +41,7 @@ const CLI::Validator kNonEmpty([](std::string& text)
 
 }  // namespace
 
-void define_train_options(CLI::App& app, train::TrainOptions& o) {
+void define_train_options(CLI::App& app, TrainOptions& o) {
   auto& m = o.model_opts;
   app.set_config("--config", "", "read options from a TOML or INI file");
   app.add_option("--model", o.model, "model to train")
@@ -231,15 +239,15 @@ void define_train_options(CLI::App& app, train::TrainOptions& o) {
   app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
 }
 
-void resolve_train_options(CLI::App& app, train::TrainOptions& o) {
+void resolve_train_options(CLI::App& app, TrainOptions& o) {
   for (const auto& [key, value] : models::model_defaults(o.model))
     if (app.count("--" + key) == 0) app.get_option("--" + key)->default_val(value);
   // Record the resolved value, so config.toml and the rank agreement see it.
   if (app.count("--lr-d") == 0) app.get_option("--lr-d")->default_val(o.model_opts.lr_g);
 }
 
-train::TrainOptions options_from_config(const std::string& config_text) {
-  train::TrainOptions o;
+TrainOptions options_from_config(const std::string& config_text) {
+  TrainOptions o;
   CLI::App app;
   define_train_options(app, o);
   // Options that were never set are recorded as `key=""`; they must stay unset (an empty
@@ -258,4 +266,82 @@ train::TrainOptions options_from_config(const std::string& config_text) {
   return o;
 }
 
-}  // namespace gan::launch
+// Every rule a command line is held to before training starts. A real run and --check call
+// this one function, so the two cannot drift apart.
+void validate_train_options(const TrainOptions& o, const CheckScope& scope) {
+  const int world_size = scope.world_size;
+  if (o.steps == 0 && o.epochs == 0) throw UsageError("give --steps N or --epochs N");
+  if (o.g_ema > 0 && o.g_ema_kimg > 0)
+    throw UsageError("--g-ema and --g-ema-kimg both set the average's rate: give one");
+  if (o.g_ema_rampup > 0 && o.g_ema_kimg == 0)
+    throw UsageError("--g-ema-rampup caps a half-life: it needs --g-ema-kimg");
+  // Device and backend: NCCL moves CUDA tensors only, the MPI backend host tensors only.
+  if (o.device == "cpu" && o.backend == "nccl")
+    throw UsageError("--backend nccl needs --device cuda (NCCL moves GPU tensors only)");
+  if (o.device == "cuda" && o.backend == "mpi")
+    throw UsageError(
+        "--device cuda needs --backend nccl or auto (the MPI backend moves host "
+        "tensors only)");
+  if (o.device == "cuda" && !dist::built_with_cuda())
+    throw UsageError("--device cuda: this gan_dist was built with " + dist::build_flavour() +
+                     " (build the CUDA flavour: scripts/build.sh --cuda)");
+  if (o.batch_size % world_size != 0)
+    throw UsageError("--batch-size " + std::to_string(o.batch_size) + " does not divide over " +
+                     std::to_string(world_size) + " ranks");
+  if (!o.eval_features.empty() && !o.eval_classifier.empty())
+    throw UsageError("give --eval-features or --eval-classifier, not both");
+  // WGAN's critic steps each take their own slice of the rank's batch: at many ranks the
+  // default batch leaves a critic step one image per rank.
+  const auto& m = o.model_opts;
+  if ((o.model == "wgan" || o.model == "wgan-gp") && m.n_critic > 1) {
+    const int64_t local = o.batch_size / world_size, slice = local / m.n_critic;
+    const std::string numbers = "--batch-size " + std::to_string(o.batch_size) + " over " +
+                                std::to_string(world_size) + " ranks is " + std::to_string(local) +
+                                " images per rank, split over --n-critic " +
+                                std::to_string(m.n_critic) + " critic steps";
+    if (slice < 1)
+      throw UsageError(numbers +
+                       ": no image left for a critic step (raise --batch-size to at least " +
+                       std::to_string(int64_t(m.n_critic) * world_size) + ")");
+    if (slice < 8 && scope.warn)
+      spdlog::warn(
+          "{}: {} real image(s) per critic step per rank ({} of {} unused); the "
+          "critic's estimate is that noisy (--batch-size {} gives 8)",
+          numbers, slice, local - slice * m.n_critic, local, int64_t(8) * m.n_critic * world_size);
+  }
+
+  // File-system paths last: a check on a submit host that cannot see the cluster's paths
+  // (--no-path-check) has applied every other rule by now.
+  if (!scope.check_paths) {
+    if (scope.unchecked) {
+      scope.unchecked->push_back("--data " + o.data +
+                                 " (a folder holding a readable manifest.json)");
+      // --out without its value: a sweep's tasks differ only there, and the warning is then
+      // one line for all of them.
+      scope.unchecked->push_back("--out (holds no checkpoints unless --resume)");
+      if (!o.eval_classifier.empty())
+        scope.unchecked->push_back("--eval-classifier " + o.eval_classifier + " (a file)");
+      if (!o.eval_features.empty())
+        scope.unchecked->push_back("--eval-features " + o.eval_features + " (a file)");
+    }
+    return;
+  }
+  if (!fs::is_directory(o.data))
+    throw UsageError("--data " + o.data + ": no such folder (make one with gan_prep)");
+  // The loader the Trainer uses: a missing or unreadable manifest is exit 3 naming it.
+  dataio::Manifest::load(o.data);
+  if (!o.eval_classifier.empty() && !fs::is_regular_file(o.eval_classifier))
+    throw UsageError("--eval-classifier " + o.eval_classifier +
+                     ": no such file (make one with gan_eval train-classifier)");
+  if (!o.eval_features.empty() && !fs::is_regular_file(o.eval_features))
+    throw UsageError("--eval-features " + o.eval_features +
+                     ": no such file (a TorchScript network with gan_features.json; see "
+                     "scripts/export-fid-inception.py)");
+  if (!o.resume && fs::is_directory(fs::path(o.out) / "checkpoints") &&
+      !fs::is_empty(fs::path(o.out) / "checkpoints"))
+    throw UsageError("--out " + o.out +
+                     " already holds checkpoints: pass --resume to continue it, or choose "
+                     "another folder");
+}
+
+}  // namespace gan::train

@@ -1,10 +1,12 @@
 // The gan_prep celeba core: plan from folder + lists, shard ranges, and shard batches that
 // are byte-identical for any thread count and any rank split.
+#include "dataio/celeba_prep.h"
+
 #include <gtest/gtest.h>
 
 #include "core/errors.h"
-#include "dataio/celeba_prep.h"
-#include "test_util.h"
+#include "dataio/manifest.h"
+#include "util.h"
 
 using namespace gan::dataio;
 using namespace gan::test;

@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "dataio/image_decode.h"
-#include "test_util.h"
+#include "util.h"
 
 using namespace gan::dataio;
 using namespace gan::test;

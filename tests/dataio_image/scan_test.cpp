@@ -6,7 +6,7 @@
 
 #include "core/errors.h"
 #include "dataio/image_scan.h"
-#include "test_util.h"
+#include "util.h"
 
 using namespace gan::dataio;
 using namespace gan::test;
@@ -137,19 +137,24 @@ TEST(CelebaLists, Partition) {
   EXPECT_EQ(err("a.jpg 0\na.jpg 1\n"), "list_eval_partition.txt:2: duplicate image name 'a.jpg'");
 }
 
-TEST(BadFiles, JsonEscapesAndSorts) {
+TEST(BadFiles, JsonKeepsAnyFileNameAndSorts) {
   std::vector<BadFile> bad = {{"z\"q.jpg", "empty file"},
                               {"a\\b\n.jpg", "x"},
                               {"bad\xff.jpg", "not UTF-8"},
                               {"\xc3\xa9t\xc3\xa9.jpg", "ok"}};
   sort_bad_files(&bad);
   EXPECT_EQ(bad[0].path, "a\\b\n.jpg");
-  const std::string j = bad_files_to_json(bad, 1);
-  EXPECT_NE(j.find(R"("path": "a\\b\n.jpg")"), std::string::npos) << j;
-  EXPECT_NE(j.find(R"("path": "z\"q.jpg")"), std::string::npos) << j;
-  EXPECT_NE(j.find(R"(bad\u00ff.jpg)"), std::string::npos) << j;
-  EXPECT_NE(j.find("\xc3\xa9t\xc3\xa9.jpg"), std::string::npos) << j;  // valid UTF-8 kept
-  EXPECT_EQ(bad_files_to_json({}), "[]");
+  const nlohmann::json js = bad_files_json(bad);
+  const std::string j = js.dump(1);
+  ASSERT_EQ(js.size(), 4u) << j;
+  EXPECT_EQ(js[0]["path"], "a\\b\n.jpg") << j;
+  EXPECT_EQ(js[1]["path"], "bad\xc3\xbf.jpg") << j;       // 0xff reads as U+00FF ...
+  EXPECT_EQ(js[1]["path_hex"], "626164ff2e6a7067") << j;  // ... and its exact bytes are kept
+  EXPECT_EQ(from_hex(js[1]["path_hex"]), "bad\xff.jpg");
+  EXPECT_EQ(js[2]["path"], "z\"q.jpg") << j;
+  EXPECT_EQ(js[3]["path"], "\xc3\xa9t\xc3\xa9.jpg") << j;  // valid UTF-8 kept
+  EXPECT_FALSE(js[3].contains("path_hex")) << j;
+  EXPECT_EQ(bad_files_json({}).dump(), "[]");
   const std::string py = pil_python();
   if (!py.empty()) {  // a real JSON parser must accept it
     TempDir d;

@@ -10,7 +10,7 @@
 
 #include "dataio/image_prep.h"
 #include "dataio/image_scan.h"
-#include "test_util.h"
+#include "util.h"
 
 using namespace gan::dataio;
 using namespace gan::test;
@@ -128,7 +128,7 @@ TEST(Corpus, MixedFolderEveryBadKindReported) {
   }
   sort_bad_files(&bad);
   EXPECT_EQ(ok, 8);
-  ASSERT_EQ(bad.size(), expected_bad.size()) << bad_files_to_json(bad);
+  ASSERT_EQ(bad.size(), expected_bad.size()) << bad_files_json(bad).dump(1);
   for (const BadFile& b : bad) {
     auto it = expected_bad.find(b.path);
     ASSERT_NE(it, expected_bad.end()) << "unexpected bad file " << b.path << ": " << b.reason;

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "dataio/image_prep.h"
-#include "test_util.h"
+#include "util.h"
 
 using namespace gan::dataio;
 using namespace gan::test;
