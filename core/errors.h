@@ -1,5 +1,6 @@
-// Error types that carry the process exit code of DESIGN.md, so entry points can map any
-// failure to the right code without knowing where it came from.
+// Error types that carry the process's exit code (README "Exit codes", docs/ARCHITECTURE.md),
+// so that guarded_main (core/program.h) can map any failure to the right code without knowing
+// where it came from.
 #pragma once
 
 #include <stdexcept>
