@@ -115,6 +115,8 @@ struct Trainer::State {
   std::unique_ptr<dist::Communicator> comm;
   std::unique_ptr<dist::DataParallel> dp;
   std::unique_ptr<models::Model> model;
+  // The model's networks by name, listed once: the step loop walks them every step.
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules;
   dataio::Manifest manifest;
   std::unique_ptr<CheckpointStore> store;
   std::unique_ptr<MetricsSink> sink;
@@ -258,9 +260,10 @@ void Trainer::State::build_model() {
     dp = std::make_unique<dist::DataParallel>(*comm, world, ro);
     model = models::make_model(o.model, mo, *dp);
     // Module::to moves parameters in place, so the optimizers keep valid references.
-    for (auto& [name, m] : model->modules()) m->to(torch::Device(o.device));
+    modules = model->modules();
+    for (auto& [name, m] : modules) m->to(torch::Device(o.device));
   });
-  for (auto& [name, m] : model->modules()) dp->broadcast_module(*m);
+  for (auto& [name, m] : modules) dp->broadcast_module(*m);
   const EmaSchedule ema_schedule{o.g_ema, o.g_ema_kimg * 1000.0, o.g_ema_rampup};
   if (ema_schedule.enabled())
     ema = std::make_unique<ModuleEma>(generator(), ema_schedule, o.batch_size);
@@ -429,7 +432,6 @@ Trainer::Trainer(TrainOptions opts, dist::World& world)
 }
 
 nlohmann::json Trainer::State::score() {
-  auto modules = model->modules();
   torch::NoGradGuard no_grad;
   torch::Tensor fake;
   {
@@ -451,7 +453,6 @@ nlohmann::json Trainer::State::score() {
 }
 
 void Trainer::State::sample_and_eval(int64_t step, bool sample, bool scored) {
-  auto modules = model->modules();
   nlohmann::json row{{"step", step}};
   if (scored) row.update(score());
   if (!world.is_root()) return;
@@ -519,7 +520,7 @@ void Trainer::State::train_step(dataio::Loader& loader, int64_t step, IntervalMe
     // On the device's clock, like the phases inside it (CUDA events on a GPU).
     dist::DeviceTimer::Scope timed(step_timer, device);
     m = model->train_step(batch);
-    for (auto& [n, mod] : model->modules())
+    for (auto& [n, mod] : modules)
       if (!mod->buffers().empty()) dp->broadcast_buffers(*mod);
     if (ema) ema->update((step + 1) * o.batch_size);
   }
@@ -649,7 +650,7 @@ int Trainer::run() {
     const bool last = done == s.total_steps;
     if (done % o.log_every == 0 || last) s.log_interval(done, meter, run_start);
     if (o.replica_check_every > 0 && (done % o.replica_check_every == 0 || last))
-      for (auto& [n, mod] : s.model->modules())
+      for (auto& [n, mod] : s.modules)
         dist::check_replicas(s.world, n, dist::module_digest(*mod), done);
     const bool sample = due(o.sample_every, done, last);
     const bool scored = s.eval_net && due(eval_every, done, last);
