@@ -45,6 +45,14 @@ class MetricFold {
 
 }  // namespace
 
+ModelParam critic_steps_param() {
+  return ModelParam::whole_number("n-critic", "critic steps per G step", 5, 1);
+}
+
+ModelParam bottleneck_param() {
+  return ModelParam::whole_number("hidden", "autoencoder bottleneck size", 64, 1);
+}
+
 DcganPair make_dcgan_pair(const ModelOptions& o, const ConvNetSpec& g, const ConvNetSpec& d,
                           int64_t d_outputs) {
   DcganGenerator gen(g);

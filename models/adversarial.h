@@ -33,6 +33,11 @@ struct DcganPair {
 DcganPair make_dcgan_pair(const ModelOptions& o, const ConvNetSpec& g, const ConvNetSpec& d,
                           int64_t d_outputs = 1);
 
+// Settings more than one model declares, defined once: critic steps per G step (WGAN,
+// WGAN-GP) and the autoencoder's bottleneck size (EBGAN, BEGAN).
+ModelParam critic_steps_param();
+ModelParam bottleneck_param();
+
 class AdversarialModel;
 // A plain DCGAN-family model: the shared DCGAN nets from the options with loss `loss`.
 std::unique_ptr<Model> make_dcgan_family(const std::string& name, GanLoss loss,

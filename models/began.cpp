@@ -47,8 +47,8 @@ class Began : public AdversarialModel {
     const double b = static_cast<double>(batch_);
     const std::vector<double> s = coll_.allreduce_host_sum({l_real_ * b, l_fake_ * b, b});
     const double l_real = s[0] / s[2], l_fake = s[1] / s[2];
-    const double balance = opts_.gamma * l_real - l_fake;
-    k_ = std::clamp(k_ + opts_.lambda_k * balance, 0.0, 1.0);
+    const double balance = opts_.param("gamma") * l_real - l_fake;
+    k_ = std::clamp(k_ + opts_.param("lambda-k") * balance, 0.0, 1.0);
     m.add("k_t", k_);
     m.add("m_global", l_real + std::abs(balance));
     m.add("l_real_global", l_real);
@@ -70,18 +70,27 @@ class Began : public AdversarialModel {
   int64_t batch_ = 0;
 };
 
-}  // namespace
-
 std::unique_ptr<Model> make_began(const ModelOptions& o, dist::Collectives& coll) {
   ConvNetSpec g{o.image_h, o.channels, o.g_width, false, o.z_dim};
   ConvNetSpec enc{o.image_h, o.channels, o.d_width, false, 0};
-  ConvNetSpec dec{o.image_h, o.channels, o.d_width, false, o.hidden};
+  const int64_t hidden = o.int_param("hidden");
+  ConvNetSpec dec{o.image_h, o.channels, o.d_width, false, hidden};
   BeganDecoder gen(g);
-  AutoEncoder d(torch::nn::AnyModule(BeganEncoder(enc, o.hidden)),
+  AutoEncoder d(torch::nn::AnyModule(BeganEncoder(enc, hidden)),
                 torch::nn::AnyModule(BeganDecoder(dec)));
   init_weights(*gen, o.init);
   init_weights(*d, o.init);
   return std::make_unique<Began>(o, coll, gen, d);
+}
+
+}  // namespace
+
+ModelInfo began_model() {
+  return {"began",
+          make_began,
+          {bottleneck_param(), ModelParam::in_range("gamma", "diversity ratio gamma", 0.75, 0, 1),
+           ModelParam::non_negative("lambda-k", "learning rate of k_t", 0.001)},
+          {{"lr", "0.0001"}}};
 }
 
 }  // namespace gan::models

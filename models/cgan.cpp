@@ -52,8 +52,6 @@ class Cgan : public AdversarialModel {
   }
 };
 
-}  // namespace
-
 std::unique_ptr<Model> make_cgan(const ModelOptions& o, dist::Collectives& coll) {
   if (o.num_classes < 2)
     throw UsageError("cgan needs labelled data (the manifest's num_classes is " +
@@ -62,5 +60,9 @@ std::unique_ptr<Model> make_cgan(const ModelOptions& o, dist::Collectives& coll)
       make_dcgan_pair(o, g_spec(o, coll, o.z_dim + o.num_classes), d_spec(o, coll, o.num_classes));
   return std::make_unique<Cgan>(o, coll, nets);
 }
+
+}  // namespace
+
+ModelInfo cgan_model() { return {"cgan", make_cgan, {}, {}}; }
 
 }  // namespace gan::models

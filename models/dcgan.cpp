@@ -9,8 +9,14 @@
 
 namespace gan::models {
 
+namespace {
+
 std::unique_ptr<Model> make_dcgan(const ModelOptions& o, dist::Collectives& coll) {
   return make_dcgan_family("dcgan", GanLoss::kNonSaturating, o, coll);
 }
+
+}  // namespace
+
+ModelInfo dcgan_model() { return {"dcgan", make_dcgan, {}, {}}; }
 
 }  // namespace gan::models

@@ -30,17 +30,18 @@ class Ebgan : public AdversarialModel {
     torch::Tensor e_real = in.real_out.mean(), e_fake = in.fake_out.mean();
     m.add("energy_real", e_real.item<double>());
     m.add("energy_fake", e_fake.item<double>());
-    return e_real + (opts_.margin - in.fake_out).clamp_min(0).mean();
+    return e_real + (opts_.param("margin") - in.fake_out).clamp_min(0).mean();
   }
   torch::Tensor g_loss(const GInputs& in, StepMetrics& m) override {
     torch::Tensor loss = in.fake_out.mean();
-    if (opts_.pt_weight > 0 && last_code_.size(0) > 1) {
+    const double pt_weight = opts_.param("pt-weight");
+    if (pt_weight > 0 && last_code_.size(0) > 1) {
       torch::Tensor s = torch::nn::functional::normalize(
           last_code_.flatten(1), torch::nn::functional::NormalizeFuncOptions().dim(1));
       const double n = static_cast<double>(s.size(0));
       torch::Tensor pt = (torch::mm(s, s.t()).pow(2).sum() - n) / (n * (n - 1));
       m.add("pull_away", pt.item<double>());
-      loss = loss + opts_.pt_weight * pt;
+      loss = loss + pt_weight * pt;
     }
     return loss;
   }
@@ -50,17 +51,26 @@ class Ebgan : public AdversarialModel {
   torch::Tensor last_code_;
 };
 
-}  // namespace
-
 std::unique_ptr<Model> make_ebgan(const ModelOptions& o, dist::Collectives& coll) {
   DcganGenerator g(g_spec(o, coll, o.z_dim));
-  ConvNetSpec dec = g_spec(o, coll, o.hidden);
+  const int64_t hidden = o.int_param("hidden");
+  ConvNetSpec dec = g_spec(o, coll, hidden);
   dec.width = o.d_width;
-  AutoEncoder d(torch::nn::AnyModule(DcganDiscriminator(d_spec(o, coll), o.hidden)),
+  AutoEncoder d(torch::nn::AnyModule(DcganDiscriminator(d_spec(o, coll), hidden)),
                 torch::nn::AnyModule(DcganGenerator(dec)));
   init_weights(*g, o.init);
   init_weights(*d, o.init);
   return std::make_unique<Ebgan>(o, coll, g, d);
+}
+
+}  // namespace
+
+ModelInfo ebgan_model() {
+  return {"ebgan",
+          make_ebgan,
+          {bottleneck_param(), ModelParam::positive("margin", "energy margin m", 1.0),
+           ModelParam::non_negative("pt-weight", "pull-away term weight (0: off)", 0.1)},
+          {{"lr", "0.0002"}}};
 }
 
 }  // namespace gan::models

@@ -8,6 +8,8 @@
 
 namespace gan::models {
 
+namespace {
+
 std::unique_ptr<Model> make_gan(const ModelOptions& o, dist::Collectives& coll) {
   const int64_t pixels = o.channels * o.image_h * o.image_w;
   // Widths scale with --g-width/--d-width (64 gives 256-512 hidden units, as in the paper's MNIST
@@ -22,5 +24,9 @@ std::unique_ptr<Model> make_gan(const ModelOptions& o, dist::Collectives& coll) 
   return std::make_unique<AdversarialModel>("gan", o, coll, torch::nn::AnyModule(g),
                                             torch::nn::AnyModule(d), GanLoss::kNonSaturating);
 }
+
+}  // namespace
+
+ModelInfo gan_model() { return {"gan", make_gan, {}, {}}; }
 
 }  // namespace gan::models

@@ -38,20 +38,24 @@ class Infogan : public AdversarialModel {
   Infogan(const ModelOptions& o, dist::Collectives& c, DcganGenerator g, InfoDiscriminator d)
       : AdversarialModel("infogan", o, c, torch::nn::AnyModule(g), torch::nn::AnyModule(d),
                          GanLoss::kNonSaturating),
-        info_d_(d) {}
+        info_d_(d),
+        k_cat_(o.int_param("info-cat")),
+        n_con_(o.int_param("info-con")),
+        lambda_cat_(o.param("lambda-cat")),
+        lambda_con_(o.param("lambda-con")) {}
 
   // [z | one-hot c_cat | c_con]
   torch::Tensor noise(int64_t n, torch::Generator& gen) const override {
     torch::Tensor z = ModelBase::noise(n, gen);
-    torch::Tensor cat = torch::randint(opts_.info_cat, {n}, gen, torch::kLong);
-    torch::Tensor con = torch::rand({n, opts_.info_con}, gen) * 2 - 1;
-    return torch::cat({z, torch::one_hot(cat, opts_.info_cat).to(torch::kFloat), con}, 1);
+    torch::Tensor cat = torch::randint(k_cat_, {n}, gen, torch::kLong);
+    torch::Tensor con = torch::rand({n, n_con_}, gen) * 2 - 1;
+    return torch::cat({z, torch::one_hot(cat, k_cat_).to(torch::kFloat), con}, 1);
   }
 
   // A row per category; then per continuous code, rows of categories and columns of that
   // code from -2 to 2 (past the training range of +-1).
   std::vector<Picture> pictures(torch::Generator& gen) override {
-    const int64_t cols = 10, k = opts_.info_cat, n_con = opts_.info_con;
+    const int64_t cols = 10, k = k_cat_, n_con = n_con_;
     auto category = [&](int64_t r) {
       return torch::one_hot(torch::tensor(r), k).to(torch::kFloat);
     };
@@ -78,7 +82,7 @@ class Infogan : public AdversarialModel {
 
  protected:
   torch::Tensor fake_condition(const torch::Tensor& g_in) override {
-    return g_in.narrow(1, opts_.z_dim, opts_.info_cat + opts_.info_con);
+    return g_in.narrow(1, opts_.z_dim, k_cat_ + n_con_);
   }
   // The codes are not shown to D; Q's prediction for the last images seen is kept for the loss.
   torch::Tensor discriminate(const torch::Tensor& x, const torch::Tensor& codes) override {
@@ -97,32 +101,44 @@ class Infogan : public AdversarialModel {
 
  private:
   torch::Tensor info_loss(const torch::Tensor& codes, StepMetrics& m) {
-    const int64_t k = opts_.info_cat;
+    const int64_t k = k_cat_;
     torch::Tensor target = codes.narrow(1, 0, k).argmax(1);
     torch::Tensor ce = F::cross_entropy(last_q_.narrow(1, 0, k), target);
-    torch::Tensor mse = (last_q_.narrow(1, k, opts_.info_con) - codes.narrow(1, k, opts_.info_con))
-                            .pow(2)
-                            .sum(1)
-                            .mean();
+    torch::Tensor mse =
+        (last_q_.narrow(1, k, n_con_) - codes.narrow(1, k, n_con_)).pow(2).sum(1).mean();
     m.add("info_cat_ce", ce.item<double>());
     m.add("info_con_mse", mse.item<double>());
     m.add("info_cat_acc",
           (last_q_.narrow(1, 0, k).argmax(1) == target).to(torch::kDouble).mean().item<double>());
-    return opts_.lambda_cat * ce + opts_.lambda_con * mse;
+    return lambda_cat_ * ce + lambda_con_ * mse;
   }
 
   InfoDiscriminator info_d_;
+  const int64_t k_cat_, n_con_;  // categories of the categorical code; continuous codes
+  const double lambda_cat_, lambda_con_;
   torch::Tensor last_q_;
 };
 
-}  // namespace
-
 std::unique_ptr<Model> make_infogan(const ModelOptions& o, dist::Collectives& coll) {
-  DcganGenerator g(g_spec(o, coll, o.z_dim + o.info_cat + o.info_con));
-  InfoDiscriminator d(d_spec(o, coll), o.info_cat + o.info_con);
+  const int64_t codes = o.int_param("info-cat") + o.int_param("info-con");
+  DcganGenerator g(g_spec(o, coll, o.z_dim + codes));
+  InfoDiscriminator d(d_spec(o, coll), codes);
   init_weights(*g, o.init);
   init_weights(*d, o.init);
   return std::make_unique<Infogan>(o, coll, g, d);
+}
+
+}  // namespace
+
+ModelInfo infogan_model() {
+  return {
+      "infogan",
+      make_infogan,
+      {ModelParam::whole_number("info-cat", "categories of the categorical code", 10, 2, 1000),
+       ModelParam::whole_number("info-con", "number of continuous codes, U(-1, 1)", 2, 1, 100),
+       ModelParam::non_negative("lambda-cat", "weight of the categorical information term", 1.0),
+       ModelParam::non_negative("lambda-con", "weight of the continuous information term", 0.1)},
+      {}};
 }
 
 }  // namespace gan::models

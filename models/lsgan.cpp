@@ -8,8 +8,14 @@
 
 namespace gan::models {
 
+namespace {
+
 std::unique_ptr<Model> make_lsgan(const ModelOptions& o, dist::Collectives& coll) {
   return make_dcgan_family("lsgan", GanLoss::kLeastSquares, o, coll);
 }
+
+}  // namespace
+
+ModelInfo lsgan_model() { return {"lsgan", make_lsgan, {}, {}}; }
 
 }  // namespace gan::models

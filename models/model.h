@@ -5,6 +5,7 @@
 #include <torch/nn/module.h>
 #include <torch/serialize/archive.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -30,19 +31,16 @@ struct ModelOptions {
   int64_t lr_halve_every = 0;      // halve every learning rate each N steps (0: constant)
   bool spectral_norm = false;      // in D
   double label_smoothing = 0;      // one-sided: D's target for real images is 1 - s
-  int64_t n_critic = 5;            // WGAN, WGAN-GP: critic steps per G step
-  double clip = 0.01;              // WGAN: critic weights clipped to [-clip, clip]
-  double gp_lambda = 10;           // WGAN-GP: gradient penalty weight
-  int64_t hidden = 64;             // EBGAN, BEGAN: autoencoder bottleneck size
-  double margin = 1.0;             // EBGAN: energy margin m
-  double pt_weight = 0.1;          // EBGAN: pull-away term weight (0: off)
-  double gamma = 0.75;             // BEGAN: diversity ratio
-  double lambda_k = 0.001;         // BEGAN: k_t learning rate
-  int64_t info_cat = 10;           // InfoGAN: categories of the categorical code
-  int64_t info_con = 2;            // InfoGAN: continuous codes, U(-1, 1)
-  double lambda_cat = 1.0, lambda_con = 0.1;  // InfoGAN: mutual-information weights
+  // The settings a model declares for itself (ModelInfo::params), by option name without
+  // "--", e.g. "n-critic". make_model fills in the declared value of any not given here.
+  std::map<std::string, double> params;
   uint64_t seed = 0;
   std::string device = "cpu";  // where the networks live; random draws stay on the CPU
+
+  // A declared setting (std::logic_error if the model did not declare it), and one declared as
+  // a whole number.
+  double param(const std::string& key) const;
+  int64_t int_param(const std::string& key) const;
 };
 
 // Per-rank means of what a step measured; the trainer reduces them over ranks.
@@ -90,11 +88,46 @@ class Model {
   virtual PhaseTimes take_phase_times(bool wait = false) { return {}; }
 };
 
+// A setting a model reads beyond the shared options, declared next to the model's code. The
+// command line offers each as --KEY (shared by the models that declare the same key), checks
+// its range, records it in config.toml, and hands it over in ModelOptions::params.
+struct ModelParam {
+  static constexpr double kNoLimit = 1e300;
+  std::string key;   // option name without "--"
+  std::string help;  // what it is, without the model's name
+  double value;      // the default: the model's paper's value
+  double lo = 0;     // accepted: lo <= v <= hi (lo < v when lo_open)
+  double hi = kNoLimit;
+  bool lo_open = false;
+  bool whole = false;  // whole numbers only (read with ModelOptions::int_param)
+
+  static ModelParam non_negative(std::string key, std::string help, double value);
+  static ModelParam positive(std::string key, std::string help, double value);
+  static ModelParam in_range(std::string key, std::string help, double value, double lo, double hi);
+  static ModelParam whole_number(std::string key, std::string help, double value, double lo,
+                                 double hi = kNoLimit);
+};
+
+using ModelFactory = std::unique_ptr<Model> (*)(const ModelOptions&, dist::Collectives&);
+
+// Everything the rest of the program knows of one model, defined in the model's file.
+struct ModelInfo {
+  std::string name;  // --model NAME
+  ModelFactory make;
+  std::vector<ModelParam> params;
+  // Shared options the model's paper sets differently, as (option without "--", value), e.g.
+  // WGAN's RMSProp at 5e-5; the CLI applies those the user did not set, so the config stays
+  // resolved.
+  std::vector<std::pair<std::string, std::string>> defaults;
+
+  const ModelParam* find_param(const std::string& key) const;
+};
+
+// Every model, in the registry's order (models/registry.cpp).
+const std::vector<ModelInfo>& model_infos();
+const ModelInfo& model_info(const std::string& name);  // UsageError naming the known ones
+std::vector<std::string> model_names();
 std::unique_ptr<Model> make_model(const std::string& name, const ModelOptions& opts,
                                   dist::Collectives& coll);
-std::vector<std::string> model_names();
-// The model's own defaults as (command-line option without "--", value) pairs, e.g. WGAN's
-// RMSProp at 5e-5; the CLI applies those the user did not set, so the config stays resolved.
-std::vector<std::pair<std::string, std::string>> model_defaults(const std::string& name);
 
 }  // namespace gan::models

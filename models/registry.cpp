@@ -1,71 +1,92 @@
 #include "models/registry.h"
 
-#include <sstream>
+#include <stdexcept>
+#include <utility>
 
 #include "core/errors.h"
 
 namespace gan::models {
 
-// One line per model: its --model name, the factory its file defines, and the defaults its
-// paper uses where they differ from the generic ones ("option=value ...").
-#define GAN_MODEL_TABLE(X)                                                          \
-  X("gan", make_gan, "")                                                            \
-  X("dcgan", make_dcgan, "")                                                        \
-  X("lsgan", make_lsgan, "")                                                        \
-  X("cgan", make_cgan, "")                                                          \
-  X("infogan", make_infogan, "")                                                    \
-  X("wgan", make_wgan, "optimizer=rmsprop lr=5e-05 n-critic=5 clip=0.01")           \
-  X("wgan-gp", make_wgan_gp, "lr=0.0001 beta1=0 beta2=0.9 n-critic=5 gp-lambda=10") \
-  X("ebgan", make_ebgan, "lr=0.0002")                                               \
-  X("began", make_began, "lr=0.0001 gamma=0.75 lambda-k=0.001")                     \
-  X("vae", make_vae, "lr=0.001")
+// One line per model: the function its file defines. The order is that of `--help`.
+#define GAN_MODEL_TABLE(X) \
+  X(gan)                   \
+  X(dcgan)                 \
+  X(lsgan)                 \
+  X(cgan)                  \
+  X(infogan)               \
+  X(wgan)                  \
+  X(wgan_gp)               \
+  X(ebgan)                 \
+  X(began)                 \
+  X(vae)
 
-#define GAN_DECLARE(name, factory, defaults) \
-  std::unique_ptr<Model> factory(const ModelOptions&, dist::Collectives&);
+#define GAN_DECLARE(id) ModelInfo id##_model();
 GAN_MODEL_TABLE(GAN_DECLARE)
 #undef GAN_DECLARE
 
-namespace {
-
-struct Entry {
-  const char* name;
-  ModelFactory factory;
-  const char* defaults;
-};
-
-#define GAN_ENTRY(name, factory, defaults) {name, factory, defaults},
-const Entry kModels[] = {GAN_MODEL_TABLE(GAN_ENTRY)};
+const std::vector<ModelInfo>& model_infos() {
+#define GAN_ENTRY(id) id##_model(),
+  static const std::vector<ModelInfo> infos{GAN_MODEL_TABLE(GAN_ENTRY)};
 #undef GAN_ENTRY
+  return infos;
+}
 
-}  // namespace
+ModelParam ModelParam::non_negative(std::string key, std::string help, double value) {
+  return {std::move(key), std::move(help), value};
+}
+ModelParam ModelParam::positive(std::string key, std::string help, double value) {
+  ModelParam p{std::move(key), std::move(help), value};
+  p.lo_open = true;
+  return p;
+}
+ModelParam ModelParam::in_range(std::string key, std::string help, double value, double lo,
+                                double hi) {
+  return {std::move(key), std::move(help), value, lo, hi};
+}
+ModelParam ModelParam::whole_number(std::string key, std::string help, double value, double lo,
+                                    double hi) {
+  ModelParam p{std::move(key), std::move(help), value, lo, hi};
+  p.whole = true;
+  return p;
+}
+
+const ModelParam* ModelInfo::find_param(const std::string& key) const {
+  for (const auto& p : params)
+    if (p.key == key) return &p;
+  return nullptr;
+}
+
+const ModelInfo& model_info(const std::string& name) {
+  for (const auto& info : model_infos())
+    if (info.name == name) return info;
+  std::string known;
+  for (const auto& n : model_names()) known += " " + n;
+  throw UsageError("unknown model '" + name + "' (known:" + known + ")");
+}
 
 std::vector<std::string> model_names() {
   std::vector<std::string> names;
-  for (const auto& e : kModels) names.push_back(e.name);
+  for (const auto& info : model_infos()) names.push_back(info.name);
   return names;
 }
 
-std::vector<std::pair<std::string, std::string>> model_defaults(const std::string& name) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& e : kModels) {
-    if (name != e.name) continue;
-    std::istringstream in(e.defaults);
-    std::string kv;
-    while (in >> kv) {
-      auto eq = kv.find('=');
-      out.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
-    }
-  }
-  return out;
+double ModelOptions::param(const std::string& key) const {
+  auto it = params.find(key);
+  if (it == params.end())
+    throw std::logic_error("model setting '" + key + "' is not among the model's declared ones");
+  return it->second;
+}
+
+int64_t ModelOptions::int_param(const std::string& key) const {
+  return static_cast<int64_t>(param(key));
 }
 
 std::unique_ptr<Model> make_model(const std::string& name, const ModelOptions& opts,
                                   dist::Collectives& coll) {
-  for (const auto& e : kModels)
-    if (name == e.name) return e.factory(opts, coll);
-  std::string known;
-  for (const auto& n : model_names()) known += " " + n;
-  throw UsageError("unknown model '" + name + "' (known:" + known + ")");
+  const ModelInfo& info = model_info(name);
+  ModelOptions o = opts;
+  for (const auto& p : info.params) o.params.try_emplace(p.key, p.value);
+  return info.make(o, coll);
 }
 
 }  // namespace gan::models

@@ -53,13 +53,15 @@ class Vae : public ModelBase {
   AutoEncoder net_;
 };
 
-}  // namespace
-
 std::unique_ptr<Model> make_vae(const ModelOptions& o, dist::Collectives& coll) {
   AutoEncoder net(torch::nn::AnyModule(DcganDiscriminator(d_spec(o, coll), 2 * o.z_dim)),
                   torch::nn::AnyModule(DcganGenerator(g_spec(o, coll, o.z_dim))));
   init_weights(*net, o.init);
   return std::make_unique<Vae>(o, coll, net);
 }
+
+}  // namespace
+
+ModelInfo vae_model() { return {"vae", make_vae, {}, {{"lr", "0.001"}}}; }
 
 }  // namespace gan::models

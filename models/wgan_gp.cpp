@@ -1,7 +1,7 @@
 // WGAN-GP: Gulrajani, Ahmed, Arjovsky, Dumoulin, Courville, "Improved Training of Wasserstein
 // GANs", NeurIPS 2017. The Lipschitz bound as a penalty on the critic's gradient norm at
 // random interpolates x^ = e x + (1 - e) G(z), e ~ U(0, 1) (Algorithm 1: Adam(1e-4, 0, 0.9),
-// n_critic = 5, lambda = 10; model_defaults() sets these):
+// n_critic = 5, lambda = 10; wgan_gp_model() below declares these):
 //   L_critic = E[D(G(z))] - E[D(x)] + lambda E[(||grad_x^ D(x^)||_2 - 1)^2],  L_G = -E[D(G(z))]
 // The penalty is per sample, so the critic has no batchnorm (as the paper advises). It is
 // computed locally on each rank by double backward; only parameter gradients are all-reduced.
@@ -16,7 +16,8 @@ namespace {
 class WganGp : public AdversarialModel {
  public:
   WganGp(const ModelOptions& o, dist::Collectives& c, DcganPair nets)
-      : AdversarialModel("wgan-gp", o, c, nets.g, nets.d, GanLoss::kWasserstein, o.n_critic) {}
+      : AdversarialModel("wgan-gp", o, c, nets.g, nets.d, GanLoss::kWasserstein,
+                         o.int_param("n-critic")) {}
 
  protected:
   torch::Tensor d_loss(const DInputs& in, StepMetrics& m) override {
@@ -33,11 +34,9 @@ class WganGp : public AdversarialModel {
     torch::Tensor penalty = (norm - 1).pow(2).mean();
     m.add("gradient_penalty", penalty.item<double>());
     m.add("grad_norm", norm.mean().item<double>());
-    return AdversarialModel::d_loss(in, m) + opts_.gp_lambda * penalty;
+    return AdversarialModel::d_loss(in, m) + opts_.param("gp-lambda") * penalty;
   }
 };
-
-}  // namespace
 
 std::unique_ptr<Model> make_wgan_gp(const ModelOptions& o, dist::Collectives& coll) {
   ConvNetSpec critic = d_spec(o, coll);
@@ -45,6 +44,16 @@ std::unique_ptr<Model> make_wgan_gp(const ModelOptions& o, dist::Collectives& co
   critic.sync_bn = nullptr;
   auto nets = make_dcgan_pair(o, g_spec(o, coll, o.z_dim), critic);
   return std::make_unique<WganGp>(o, coll, nets);
+}
+
+}  // namespace
+
+ModelInfo wgan_gp_model() {
+  return {
+      "wgan-gp",
+      make_wgan_gp,
+      {critic_steps_param(), ModelParam::non_negative("gp-lambda", "gradient penalty weight", 10)},
+      {{"lr", "0.0001"}, {"beta1", "0"}, {"beta2", "0.9"}}};
 }
 
 }  // namespace gan::models

@@ -4,7 +4,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "core/errors.h"
 #include "dataio/manifest.h"
@@ -38,6 +41,60 @@ const CLI::Validator kNonNegative = number_check(true);
 const CLI::Validator kNonEmpty([](std::string& text)
                                    -> std::string { return text.empty() ? "cannot be empty" : ""; },
                                "NONEMPTY");
+
+// A model setting's accepted range as --help and errors write it: "[1, inf)", "(0, inf)".
+std::string range_text(const models::ModelParam& p) {
+  std::ostringstream out;
+  out << (p.lo_open ? "(" : "[") << p.lo << ", ";
+  if (p.hi == models::ModelParam::kNoLimit)
+    out << "inf)";
+  else
+    out << p.hi << "]";
+  return out.str();
+}
+
+// A model setting's check: a finite number in its declared range, whole where declared so.
+CLI::Validator param_check(const models::ModelParam& p) {
+  const bool unbounded = p.lo == 0 && p.hi == models::ModelParam::kNoLimit;
+  const std::string name =
+      unbounded ? (p.lo_open ? "POSITIVE" : "NONNEGATIVE") : "in " + range_text(p);
+  return CLI::Validator(
+      [p, unbounded](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v))
+          return "'" + text + "' is not a number";
+        if (p.whole && v != std::floor(v)) return text + " is not a whole number";
+        const bool low = p.lo_open ? !(v > p.lo) : !(v >= p.lo);
+        if (unbounded && low) return text + (p.lo_open ? " is not positive" : " is negative");
+        if (low || v > p.hi) return text + " is not in " + range_text(p);
+        return {};
+      },
+      name);
+}
+
+// Every model's own settings, once per key: the option's help names the models that read it,
+// its default is the first declaring model's (resolve_train_options applies the chosen
+// model's own value).
+void define_model_params(CLI::App& app, models::ModelOptions& m) {
+  std::vector<std::string> keys;
+  std::map<std::string, std::pair<std::string, const models::ModelParam*>> readers;
+  for (const auto& info : models::model_infos())
+    for (const auto& p : info.params) {
+      auto [it, added] = readers.try_emplace(p.key, info.name, &p);
+      if (added)
+        keys.push_back(p.key);
+      else
+        it->second.first += ", " + info.name;
+    }
+  for (const auto& key : keys) {
+    const auto& [names, p] = readers.at(key);
+    m.params[key] = p->value;
+    app.add_option("--" + key, m.params[key], names + ": " + p->help)
+        ->type_name(p->whole ? "INT" : "FLOAT")
+        ->check(param_check(*p))
+        ->capture_default_str();
+  }
+}
 
 }  // namespace
 
@@ -160,43 +217,7 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
                  "one-sided: D's target for real images is 1 - s")
       ->check(CLI::Range(0.0, 0.5))
       ->capture_default_str();
-  app.add_option("--n-critic", m.n_critic, "wgan, wgan-gp: critic steps per G step")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--clip", m.clip, "wgan: critic weight clipping bound")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--gp-lambda", m.gp_lambda, "wgan-gp: gradient penalty weight")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--hidden", m.hidden, "ebgan, began: autoencoder bottleneck size")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--margin", m.margin, "ebgan: energy margin")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--pt-weight", m.pt_weight, "ebgan: pull-away term weight (0: off)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--gamma", m.gamma, "began: diversity ratio gamma")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  app.add_option("--lambda-k", m.lambda_k, "began: learning rate of k_t")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--info-cat", m.info_cat, "infogan: categories of the categorical code")
-      ->check(CLI::Range(2, 1000))
-      ->capture_default_str();
-  app.add_option("--info-con", m.info_con, "infogan: number of continuous codes")
-      ->check(CLI::Range(1, 100))
-      ->capture_default_str();
-  app.add_option("--lambda-cat", m.lambda_cat,
-                 "infogan: weight of the categorical information term")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--lambda-con", m.lambda_con, "infogan: weight of the continuous information term")
-      ->check(kNonNegative)
-      ->capture_default_str();
+  define_model_params(app, m);
   app.add_option("--eval-features", o.eval_features,
                  "TorchScript feature network with gan_features.json (scripts/"
                  "export-fid-inception.py): FD and KID in its features to eval.jsonl and "
@@ -240,8 +261,11 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
 }
 
 void resolve_train_options(CLI::App& app, TrainOptions& o) {
-  for (const auto& [key, value] : models::model_defaults(o.model))
+  const auto& info = models::model_info(o.model);
+  for (const auto& [key, value] : info.defaults)
     if (app.count("--" + key) == 0) app.get_option("--" + key)->default_val(value);
+  for (const auto& p : info.params)
+    if (app.count("--" + p.key) == 0) app.get_option("--" + p.key)->default_val(p.value);
   // Record the resolved value, so config.toml and the rank agreement see it.
   if (app.count("--lr-d") == 0) app.get_option("--lr-d")->default_val(o.model_opts.lr_g);
 }
@@ -293,21 +317,23 @@ void validate_train_options(const TrainOptions& o, const CheckScope& scope) {
   // WGAN's critic steps each take their own slice of the rank's batch: at many ranks the
   // default batch leaves a critic step one image per rank.
   const auto& m = o.model_opts;
-  if ((o.model == "wgan" || o.model == "wgan-gp") && m.n_critic > 1) {
-    const int64_t local = o.batch_size / world_size, slice = local / m.n_critic;
+  const int64_t n_critic =
+      models::model_info(o.model).find_param("n-critic") ? m.int_param("n-critic") : 1;
+  if (n_critic > 1) {
+    const int64_t local = o.batch_size / world_size, slice = local / n_critic;
     const std::string numbers = "--batch-size " + std::to_string(o.batch_size) + " over " +
                                 std::to_string(world_size) + " ranks is " + std::to_string(local) +
                                 " images per rank, split over --n-critic " +
-                                std::to_string(m.n_critic) + " critic steps";
+                                std::to_string(n_critic) + " critic steps";
     if (slice < 1)
       throw UsageError(numbers +
                        ": no image left for a critic step (raise --batch-size to at least " +
-                       std::to_string(int64_t(m.n_critic) * world_size) + ")");
+                       std::to_string(n_critic * world_size) + ")");
     if (slice < 8 && scope.warn)
       spdlog::warn(
           "{}: {} real image(s) per critic step per rank ({} of {} unused); the "
           "critic's estimate is that noisy (--batch-size {} gives 8)",
-          numbers, slice, local - slice * m.n_critic, local, int64_t(8) * m.n_critic * world_size);
+          numbers, slice, local - slice * n_critic, local, 8 * n_critic * world_size);
   }
 
   // File-system paths last: a check on a submit host that cannot see the cluster's paths

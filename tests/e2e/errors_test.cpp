@@ -53,6 +53,8 @@ TEST(Errors, BadOptionsExit2AndWriteNothing) {
       // 8 images per rank cannot feed 9 critic steps.
       {"wgan without images per critic step", ok + " --model wgan --batch-size 16 --n-critic 9",
        "no image left for a critic step (raise --batch-size to at least 18)"},
+      // A model's own setting is checked against its declaration (models/wgan.cpp).
+      {"fractional critic steps", ok + " --model wgan --n-critic 2.5", "2.5 is not a whole number"},
       // The CPU flavour names its build; the CUDA flavour on a machine without a GPU, the host.
       {"cuda without a gpu", ok + " --device cuda",
        gan::dist::built_with_cuda() ? "no usable GPU" : "built with torch"},

@@ -166,9 +166,9 @@ models::ModelOptions tiny_options() {
   o.global_batch = 10;  // WGAN: 5 critic slices of 2
   o.g_width = o.d_width = 8;
   o.z_dim = 8;
-  o.hidden = 8;
+  o.params["hidden"] = 8;
   o.num_classes = 10;
-  o.info_cat = 4;
+  o.params["info-cat"] = 4;
   return o;
 }
 
@@ -244,8 +244,8 @@ namespace {
 std::pair<std::unique_ptr<models::Model>, std::map<std::string, double>> wgan_after_one_step(
     dist::Collectives& c, int n_critic, double clip) {
   auto o = tiny_options();
-  o.n_critic = n_critic;
-  o.clip = clip;
+  o.params["n-critic"] = n_critic;
+  o.params["clip"] = clip;
   o.optimizer = "rmsprop";
   o.lr_g = o.lr_d = 5e-5;
   torch::manual_seed(1);
@@ -289,14 +289,31 @@ TEST(Zoo, WganMaxCriticWeightEqualsThePerParameterMaximum) {
 }
 
 TEST(Zoo, ModelDefaultsFollowThePapers) {
-  auto d = models::model_defaults("wgan");
-  EXPECT_NE(std::find(d.begin(), d.end(),
-                      std::make_pair(std::string("optimizer"), std::string("rmsprop"))),
-            d.end());
-  auto gp = models::model_defaults("wgan-gp");
-  EXPECT_NE(std::find(gp.begin(), gp.end(), std::make_pair(std::string("beta1"), std::string("0"))),
-            gp.end());
-  EXPECT_TRUE(models::model_defaults("dcgan").empty());
+  const auto& wgan = models::model_info("wgan");
+  auto has = [](const auto& defaults, const char* key, const char* value) {
+    return std::find(defaults.begin(), defaults.end(),
+                     std::make_pair(std::string(key), std::string(value))) != defaults.end();
+  };
+  EXPECT_TRUE(has(wgan.defaults, "optimizer", "rmsprop"));
+  ASSERT_NE(wgan.find_param("clip"), nullptr);
+  EXPECT_EQ(wgan.find_param("clip")->value, 0.01);
+  EXPECT_EQ(wgan.find_param("n-critic")->value, 5);
+  const auto& gp = models::model_info("wgan-gp");
+  EXPECT_TRUE(has(gp.defaults, "beta1", "0"));
+  EXPECT_EQ(gp.find_param("clip"), nullptr);  // WGAN-GP does not clip
+  EXPECT_TRUE(models::model_info("dcgan").defaults.empty());
+  EXPECT_TRUE(models::model_info("dcgan").params.empty());
+}
+
+// make_model fills in a declared setting the options do not give (a model built by a test or
+// a tool, not the CLI); a setting the model did not declare is a programming error, named.
+TEST(Zoo, DeclaredSettingsHaveValuesAndUndeclaredOnesAreNamed) {
+  models::ModelOptions o = tiny_options();
+  EXPECT_THROW(o.param("gamma"), std::logic_error);
+  dist::LocalCollectives c;
+  auto m = models::make_model("began", o, c);  // reads gamma and lambda-k: no throw
+  EXPECT_NE(m, nullptr);
+  EXPECT_THROW(models::model_info("nogan"), UsageError);
 }
 
 TEST(Zoo, ConditionalModelsNeedLabels) {
