@@ -27,14 +27,6 @@ void shuffle(std::vector<T>& v, uint64_t seed) {
 
 }  // namespace
 
-Sampling parse_sampling(const std::string& name) {
-  if (name == "invariant") return Sampling::Invariant;
-  if (name == "sharded") return Sampling::Sharded;
-  throw UsageError("--sampling " + name + ": expected invariant or sharded");
-}
-
-std::string to_string(Sampling s) { return s == Sampling::Sharded ? "sharded" : "invariant"; }
-
 DistributedSampler::DistributedSampler(const std::vector<int64_t>& shard_counts,
                                        int64_t block_images, SamplerOptions opts)
     : opts_(opts) {

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "core/names.h"
+
 namespace gan::dataio {
 
 enum class Sampling { Invariant, Sharded };
@@ -33,9 +35,8 @@ struct SamplerOptions {
   Sampling sampling = Sampling::Invariant;
 };
 
-// "invariant" or "sharded" (a UsageError naming the value otherwise), and back.
-Sampling parse_sampling(const std::string& name);
-std::string to_string(Sampling s);
+inline const Names<Sampling> kSamplingNames{{"invariant", Sampling::Invariant},
+                                            {"sharded", Sampling::Sharded}};
 
 class DistributedSampler {
  public:

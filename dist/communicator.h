@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "core/names.h"
+
 namespace gan::dist {
 
 class World;
@@ -47,9 +49,13 @@ class Communicator {
 // "MPI_Bcast of 1024 Float (4 KiB)": how a collective is named in watchdog messages.
 std::string describe_collective(const char* op, const torch::Tensor& t);
 
-// backend: "mpi", "nccl" or "auto" (NCCL for CUDA devices when built with it, else MPI).
+// kAuto: NCCL for CUDA devices when built with it, else MPI.
+enum class Backend { kAuto, kMpi, kNccl };
+inline const Names<Backend> kBackendNames{
+    {"auto", Backend::kAuto}, {"mpi", Backend::kMpi}, {"nccl", Backend::kNccl}};
+
 // `check_order` wraps it in OrderCheckedCommunicator (a debugging aid; it costs a round trip).
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,
+std::unique_ptr<Communicator> make_communicator(Backend backend, World& world,
                                                 const torch::Device& device,
                                                 bool check_order = false);
 

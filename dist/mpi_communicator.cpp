@@ -239,9 +239,9 @@ std::string describe_collective(const char* op, const torch::Tensor& t) {
          std::to_string(t.numel() * t.element_size() / 1024) + " KiB)";
 }
 
-std::unique_ptr<Communicator> make_communicator(const std::string& backend, World& world,
+std::unique_ptr<Communicator> make_communicator(Backend backend, World& world,
                                                 const torch::Device& device, bool check_order) {
-  bool want_nccl = backend == "nccl" || (backend == "auto" && device.is_cuda());
+  bool want_nccl = backend == Backend::kNccl || (backend == Backend::kAuto && device.is_cuda());
   std::unique_ptr<Communicator> comm;
   if (!want_nccl) {
     comm = std::make_unique<MpiCommunicator>(world);

@@ -34,10 +34,9 @@ struct Reducer::Hook : torch::autograd::FunctionPostHook {
 
 namespace {
 
-torch::ScalarType wire_type(const std::string& compress, torch::ScalarType t) {
-  if (compress == "fp16") return torch::kHalf;
-  if (compress == "bf16") return torch::kBFloat16;
-  if (compress != "none") throw UsageError("gradient compression must be none, fp16 or bf16");
+torch::ScalarType wire_type(Compression compress, torch::ScalarType t) {
+  if (compress == Compression::kFp16) return torch::kHalf;
+  if (compress == Compression::kBf16) return torch::kBFloat16;
   return t;
 }
 
@@ -94,7 +93,7 @@ Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions o
   // Gradients live inside the buckets (like DDP's gradient_as_bucket_view): backward
   // accumulates straight into the flat buffer, so there is nothing to pack or unpack. Only
   // with a 16-bit wire format do buckets hold copies.
-  if (comm_.size() > 1 && opts_.compress == "none") {
+  if (comm_.size() > 1 && opts_.compress == Compression::kNone) {
     torch::NoGradGuard no_grad;
     for (auto& b : buckets_)
       for (size_t i = 0; i < b->params.size(); ++i) {

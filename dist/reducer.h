@@ -18,12 +18,16 @@
 
 namespace gan::dist {
 
+enum class Compression { kNone, kFp16, kBf16 };
+inline const Names<Compression> kCompressionNames{
+    {"none", Compression::kNone}, {"fp16", Compression::kFp16}, {"bf16", Compression::kBf16}};
+
 struct ReducerOptions {
   double bucket_mb = 25.0;
   double first_bucket_mb = 1.0;  // small, so the first all-reduce starts early
   bool overlap = true;           // false: everything is reduced after backward
-  // "none", "fp16" or "bf16": buckets travel in 16 bits, summed in fp32 by the backend.
-  std::string compress = "none";
+  // fp16, bf16: buckets travel in 16 bits, summed in fp32 by the backend.
+  Compression compress = Compression::kNone;
   // true: finish() divides the sums by the world size. false: it leaves sums, for callers
   // that scaled the loss by 1 / world size before backward (DataParallel does).
   bool average = true;

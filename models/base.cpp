@@ -59,7 +59,7 @@ void ModelBase::update(const std::string& name, const torch::Tensor& loss) {
 }
 
 torch::Tensor ModelBase::noise(int64_t n, torch::Generator& gen) const {
-  if (opts_.noise == "uniform") return torch::rand({n, opts_.z_dim}, gen) * 2 - 1;
+  if (opts_.noise == Noise::kUniform) return torch::rand({n, opts_.z_dim}, gen) * 2 - 1;
   return torch::randn({n, opts_.z_dim}, gen);
 }
 
@@ -88,11 +88,9 @@ torch::Tensor ModelBase::batch_noise(int64_t local_batch) {
 
 std::unique_ptr<torch::optim::Optimizer> ModelBase::optimizer(torch::nn::Module& m,
                                                               double lr) const {
-  if (opts_.optimizer == "rmsprop")
+  if (opts_.optimizer == OptimizerKind::kRmsProp)
     return std::make_unique<torch::optim::RMSprop>(m.parameters(),
                                                    torch::optim::RMSpropOptions(lr));
-  if (opts_.optimizer != "adam")
-    throw UsageError("--optimizer must be adam or rmsprop, not " + opts_.optimizer);
   return std::make_unique<torch::optim::Adam>(
       m.parameters(), torch::optim::AdamOptions(lr).betas({opts_.beta1, opts_.beta2}));
 }
@@ -106,10 +104,8 @@ void ModelBase::apply_lr_schedule(int64_t step) {
 }
 
 ConvNetSpec g_spec(const ModelOptions& o, dist::Collectives& coll, int64_t in_features) {
-  if (o.norm != "batch" && o.norm != "sync" && o.norm != "none")
-    throw UsageError("--norm must be batch, sync or none, not " + o.norm);
-  ConvNetSpec s{o.image_h, o.channels, o.g_width, o.norm != "none", in_features};
-  if (o.norm == "sync") s.sync_bn = &coll;
+  ConvNetSpec s{o.image_h, o.channels, o.g_width, o.norm != Norm::kNone, in_features};
+  if (o.norm == Norm::kSync) s.sync_bn = &coll;
   return s;
 }
 

@@ -11,10 +11,23 @@
 #include <utility>
 #include <vector>
 
+#include "core/names.h"
 #include "dataio/batch.h"
 #include "dist/collectives.h"
 
 namespace gan::models {
+
+enum class Norm { kBatch, kSync, kNone };  // sync: SyncBatchNorm, statistics over all ranks
+enum class Init { kNormal, kXavier, kKaiming };
+enum class Noise { kNormal, kUniform };  // N(0, 1) or U(-1, 1)
+enum class OptimizerKind { kAdam, kRmsProp };
+inline const Names<Norm> kNormNames{
+    {"batch", Norm::kBatch}, {"sync", Norm::kSync}, {"none", Norm::kNone}};
+inline const Names<Init> kInitNames{
+    {"normal", Init::kNormal}, {"xavier", Init::kXavier}, {"kaiming", Init::kKaiming}};
+inline const Names<Noise> kNoiseNames{{"normal", Noise::kNormal}, {"uniform", Noise::kUniform}};
+inline const Names<OptimizerKind> kOptimizerNames{{"adam", OptimizerKind::kAdam},
+                                                  {"rmsprop", OptimizerKind::kRmsProp}};
 
 struct ModelOptions {
   int64_t image_h = 28, image_w = 28, channels = 1;
@@ -22,15 +35,15 @@ struct ModelOptions {
   int64_t global_batch = 64;  // noise is drawn for the global batch, so any world size agrees
   int64_t z_dim = 100;
   int64_t g_width = 64, d_width = 64;  // base channel counts
-  std::string norm = "batch";          // batch | sync (SyncBatchNorm over ranks) | none
-  std::string init = "normal";         // normal | xavier | kaiming
-  std::string noise = "normal";        // normal | uniform
+  Norm norm = Norm::kBatch;
+  Init init = Init::kNormal;
+  Noise noise = Noise::kNormal;
   double lr_g = 2e-4, lr_d = 2e-4;
   double beta1 = 0.5, beta2 = 0.999;
-  std::string optimizer = "adam";  // adam | rmsprop
-  int64_t lr_halve_every = 0;      // halve every learning rate each N steps (0: constant)
-  bool spectral_norm = false;      // in D
-  double label_smoothing = 0;      // one-sided: D's target for real images is 1 - s
+  OptimizerKind optimizer = OptimizerKind::kAdam;
+  int64_t lr_halve_every = 0;  // halve every learning rate each N steps (0: constant)
+  bool spectral_norm = false;  // in D
+  double label_smoothing = 0;  // one-sided: D's target for real images is 1 - s
   // The settings a model declares for itself (ModelInfo::params), by option name without
   // "--", e.g. "n-critic". make_model fills in the declared value of any not given here.
   std::map<std::string, double> params;

@@ -198,7 +198,7 @@ AutoEncoderImpl::AutoEncoderImpl(nn::AnyModule encoder, nn::AnyModule decoder)
   register_module("decoder", decoder_.ptr());
 }
 
-void init_weights(torch::nn::Module& module, const std::string& init) {
+void init_weights(torch::nn::Module& module, Init init) {
   torch::NoGradGuard no_grad;
   for (auto& m : module.modules(/*include_self=*/false)) {
     const bool is_norm = m->name().find("BatchNorm") != std::string::npos;
@@ -210,14 +210,12 @@ void init_weights(torch::nn::Module& module, const std::string& init) {
         t.normal_(1.0, 0.02);
       } else if (t.dim() < 2) {
         continue;
-      } else if (init == "normal") {
+      } else if (init == Init::kNormal) {
         t.normal_(0.0, 0.02);
-      } else if (init == "xavier") {
+      } else if (init == Init::kXavier) {
         torch::nn::init::xavier_normal_(t);
-      } else if (init == "kaiming") {
-        torch::nn::init::kaiming_normal_(t, 0.2, torch::kFanIn, torch::kLeakyReLU);
       } else {
-        throw UsageError("--init must be normal, xavier or kaiming, not " + init);
+        torch::nn::init::kaiming_normal_(t, 0.2, torch::kFanIn, torch::kLeakyReLU);
       }
     }
   }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "models/model.h"
+
 namespace gan::dist {
 class Collectives;
 }
@@ -132,9 +134,10 @@ class AutoEncoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(AutoEncoder);
 
-// init: "normal" (N(0, 0.02) as in DCGAN; batchnorm weights N(1, 0.02)), "xavier", "kaiming".
+// kNormal: N(0, 0.02) as in DCGAN (batchnorm weights N(1, 0.02)); kXavier, kKaiming: the
+// normal variants.
 // Applies to every weight of rank >= 2 (conv, linear, spectral layers); biases are zeroed.
-void init_weights(torch::nn::Module& module, const std::string& init);
+void init_weights(torch::nn::Module& module, Init init);
 
 // Number of stride-2 stages between the base resolution (7 for 28 px, else 4) and `size`.
 int64_t upsampling_stages(int64_t size, int64_t* base);

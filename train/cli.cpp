@@ -96,6 +96,22 @@ void define_model_params(CLI::App& app, models::ModelOptions& m) {
   }
 }
 
+// An option naming one of a closed set: the word is checked and becomes its enum here, once;
+// config.toml records the word.
+template <typename E>
+CLI::Option* add_choice(CLI::App& app, const std::string& flag, E& target, const Names<E>& names,
+                        const std::string& help) {
+  std::vector<std::string> words;
+  for (const auto& [word, value] : names) words.push_back(word);
+  return app
+      .add_option_function<std::string>(
+          flag, [&target, &names](const std::string& word) { target = *value_of(names, word); },
+          help)
+      ->check(CLI::IsMember(words))
+      ->default_str(name_of(names, target))
+      ->run_callback_for_default();
+}
+
 }  // namespace
 
 void define_train_options(CLI::App& app, TrainOptions& o) {
@@ -139,15 +155,10 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--d-width", m.d_width, "base channels of D")
       ->check(kPositive)
       ->capture_default_str();
-  app.add_option("--norm", m.norm, "normalisation in G and D (sync: SyncBatchNorm over ranks)")
-      ->check(CLI::IsMember({"batch", "sync", "none"}))
-      ->capture_default_str();
-  app.add_option("--init", m.init, "weight initialisation")
-      ->check(CLI::IsMember({"normal", "xavier", "kaiming"}))
-      ->capture_default_str();
-  app.add_option("--noise", m.noise, "noise distribution: N(0,1) or U(-1,1)")
-      ->check(CLI::IsMember({"normal", "uniform"}))
-      ->capture_default_str();
+  add_choice(app, "--norm", m.norm, models::kNormNames,
+             "normalisation in G and D (sync: SyncBatchNorm over ranks)");
+  add_choice(app, "--init", m.init, models::kInitNames, "weight initialisation");
+  add_choice(app, "--noise", m.noise, models::kNoiseNames, "noise distribution: N(0,1) or U(-1,1)");
   app.add_option("--log-every", o.log_every, "steps per metrics line")
       ->check(kPositive)
       ->capture_default_str();
@@ -172,9 +183,7 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
                  "KID, as many real as generated, with --eval-features or --eval-classifier)")
       ->check(CLI::Range(2, 100000))
       ->capture_default_str();
-  app.add_option("--backend", o.backend, "collective backend")
-      ->check(CLI::IsMember({"auto", "mpi", "nccl"}))
-      ->capture_default_str();
+  add_choice(app, "--backend", o.backend, dist::kBackendNames, "collective backend");
   app.add_option("--device", o.device, "cpu, or cuda (one GPU per local rank, from local rank)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
@@ -189,25 +198,19 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
       ->check(kPositive)
       ->capture_default_str();
-  app.add_option("--overlap", o.overlap,
-                 "start bucket all-reduces during backward: true, false, or auto (on for CUDA, "
-                 "and on CPUs when ranks x threads leave a core free; results are equal)")
-      ->check(CLI::IsMember({"auto", "true", "false"}))
-      ->capture_default_str();
-  app.add_option("--sampling", o.sampling,
-                 "how ranks share an epoch: invariant (the same batches at any world size; "
-                 "each rank reads about the whole dataset) or sharded (each rank reads about "
-                 "1/N of it, for data larger than a node's memory)")
-      ->check(CLI::IsMember({"invariant", "sharded"}))
-      ->capture_default_str();
-  app.add_option("--grad-compress", o.grad_compress, "gradients travel as fp16/bf16 (fp32 sums)")
-      ->check(CLI::IsMember({"none", "fp16", "bf16"}))
-      ->capture_default_str();
+  add_choice(app, "--overlap", o.overlap, kOverlapNames,
+             "start bucket all-reduces during backward: true, false, or auto (on for CUDA, "
+             "and on CPUs when ranks x threads leave a core free; results are equal)");
+  add_choice(app, "--sampling", o.sampling, dataio::kSamplingNames,
+             "how ranks share an epoch: invariant (the same batches at any world size; "
+             "each rank reads about the whole dataset) or sharded (each rank reads about "
+             "1/N of it, for data larger than a node's memory)");
+  add_choice(app, "--grad-compress", o.grad_compress, dist::kCompressionNames,
+             "gradients travel as fp16/bf16 (fp32 sums)");
   app.add_flag("--check-collectives", o.check_collectives,
                "debug: compare every collective across ranks and name a mismatch");
-  app.add_option("--optimizer", m.optimizer, "optimizer of every network")
-      ->check(CLI::IsMember({"adam", "rmsprop"}))
-      ->capture_default_str();
+  add_choice(app, "--optimizer", m.optimizer, models::kOptimizerNames,
+             "optimizer of every network");
   app.add_option("--lr-halve-every", m.lr_halve_every,
                  "halve the learning rates every N steps (0: never)")
       ->check(kNonNegative)
@@ -253,10 +256,8 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
                  "(0: no ramp-up; StyleGAN2-ADA uses 0.05)")
       ->check(kNonNegative)
       ->capture_default_str();
-  app.add_option("--sample-weights", o.sample_weights,
-                 "G's weights for sample grids and evaluation when an average is kept")
-      ->check(CLI::IsMember({"ema", "raw"}))
-      ->capture_default_str();
+  add_choice(app, "--sample-weights", o.sample_weights, kSampleWeightsNames,
+             "G's weights for sample grids and evaluation when an average is kept");
   app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
 }
 
@@ -300,9 +301,9 @@ void validate_train_options(const TrainOptions& o, const CheckScope& scope) {
   if (o.g_ema_rampup > 0 && o.g_ema_kimg == 0)
     throw UsageError("--g-ema-rampup caps a half-life: it needs --g-ema-kimg");
   // Device and backend: NCCL moves CUDA tensors only, the MPI backend host tensors only.
-  if (o.device == "cpu" && o.backend == "nccl")
+  if (o.device == "cpu" && o.backend == dist::Backend::kNccl)
     throw UsageError("--backend nccl needs --device cuda (NCCL moves GPU tensors only)");
-  if (o.device == "cuda" && o.backend == "mpi")
+  if (o.device == "cuda" && o.backend == dist::Backend::kMpi)
     throw UsageError(
         "--device cuda needs --backend nccl or auto (the MPI backend moves host "
         "tensors only)");

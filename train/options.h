@@ -5,9 +5,21 @@
 #include <cstdint>
 #include <string>
 
+#include "core/names.h"
+#include "dataio/sampler.h"
+#include "dist/reducer.h"
 #include "models/model.h"
 
 namespace gan::train {
+
+// --overlap: start bucket all-reduces during backward (train/trainer.h: resolve_overlap).
+enum class Overlap { kAuto, kOn, kOff };
+inline const Names<Overlap> kOverlapNames{
+    {"auto", Overlap::kAuto}, {"true", Overlap::kOn}, {"false", Overlap::kOff}};
+// --sample-weights: G's weights for sample grids and evaluation when an average is kept.
+enum class SampleWeights { kEma, kRaw };
+inline const Names<SampleWeights> kSampleWeightsNames{{"ema", SampleWeights::kEma},
+                                                      {"raw", SampleWeights::kRaw}};
 
 struct TrainOptions {
   std::string model = "dcgan";
@@ -25,15 +37,15 @@ struct TrainOptions {
   int64_t sample_count = 64;
   int64_t eval_images = 512;
   bool resume = false;
-  std::string backend = "auto";
+  dist::Backend backend = dist::Backend::kAuto;
   bool check_collectives = false;  // debug: compare every collective's signature across ranks
   double bucket_mb = 25.0;
   // auto: on for CUDA devices, and on the CPU when this host's ranks x threads leave a core
   // free for MPI's progress; with every core computing, overlap only costs (benchmarks/).
-  std::string overlap = "auto";
-  std::string grad_compress = "none";
-  // How ranks share an epoch (dataio/sampler.h): invariant | sharded.
-  std::string sampling = "invariant";
+  Overlap overlap = Overlap::kAuto;
+  dist::Compression grad_compress = dist::Compression::kNone;
+  // How ranks share an epoch (dataio/sampler.h).
+  dataio::Sampling sampling = dataio::Sampling::Invariant;
   std::string device = "cpu";
   // Deterministic cuDNN and cuBLAS, cuDNN benchmark and TF32 off (GPU runs repeat bitwise).
   bool deterministic = false;
@@ -52,11 +64,11 @@ struct TrainOptions {
   bool tensorboard = true;  // rank 0 writes TensorBoard event files under OUT/tb/
   // The generator's moving average (train/ema.h): a constant decay, or a half-life in
   // thousands of images with a ramp-up; 0 turns each off. Sample grids and evaluation use the
-  // average when there is one, unless sample_weights is "raw".
+  // average when there is one, unless sample_weights is kRaw.
   double g_ema = 0;
   double g_ema_kimg = 0;
   double g_ema_rampup = 0;
-  std::string sample_weights = "ema";  // ema | raw
+  SampleWeights sample_weights = SampleWeights::kEma;
   models::ModelOptions model_opts;
   std::string config_text;  // the resolved options as "key = value" lines
 };

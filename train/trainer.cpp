@@ -51,7 +51,7 @@ double seconds_since(Clock::time_point t0) {
 // The data order of this rank (the same options for sizing the run and for the loader).
 dataio::SamplerOptions sampler_options(const TrainOptions& o, const dist::World& world) {
   dataio::SamplerOptions so{o.model_opts.seed, o.batch_size, world.rank(), world.size()};
-  so.sampling = dataio::parse_sampling(o.sampling);
+  so.sampling = o.sampling;
   return so;
 }
 
@@ -96,9 +96,9 @@ int online_cores() { return static_cast<int>(std::thread::hardware_concurrency()
 
 }  // namespace
 
-bool resolve_overlap(const std::string& setting, const std::string& device, int local_ranks,
-                     int threads, int host_cores) {
-  if (setting != "auto") return setting == "true";
+bool resolve_overlap(Overlap setting, const std::string& device, int local_ranks, int threads,
+                     int host_cores) {
+  if (setting != Overlap::kAuto) return setting == Overlap::kOn;
   if (device.rfind("cuda", 0) == 0) return true;
   return local_ranks * std::max(1, threads) < host_cores;
 }
@@ -344,7 +344,7 @@ void Trainer::State::open_logs() {
       "{} on {} rank(s), host {}, local rank {}/{}, pid {}, device {}, backend {}, {} thread(s), "
       "overlap {} ({})",
       o.model, world.size(), world.host(), world.local_rank(), world.local_size(), getpid(),
-      o.device, comm->name(), o.threads, overlap ? "on" : "off", o.overlap);
+      o.device, comm->name(), o.threads, overlap ? "on" : "off", name_of(kOverlapNames, o.overlap));
   log->info("built with {}; running {}{}", dist::build_flavour(),
             dist::runtime_versions(torch::Device(o.device)),
             o.deterministic ? "; deterministic algorithms, TF32 off" : "");
@@ -435,7 +435,7 @@ nlohmann::json Trainer::State::score() {
   torch::NoGradGuard no_grad;
   torch::Tensor fake;
   {
-    ModuleEma::Applied average(o.sample_weights == "ema" ? ema.get() : nullptr);
+    ModuleEma::Applied average(o.sample_weights == SampleWeights::kEma ? ema.get() : nullptr);
     for (auto& [n, m] : modules) m->eval();
     fake = eval::gathered_features(
         *eval_comm, *eval_net,
@@ -465,7 +465,7 @@ void Trainer::State::sample_and_eval(int64_t step, bool sample, bool scored) {
     torch::Tensor fake, more;
     {
       // With the generator's average unless asked for the raw weights; restored after.
-      ModuleEma::Applied average(o.sample_weights == "ema" ? ema.get() : nullptr);
+      ModuleEma::Applied average(o.sample_weights == SampleWeights::kEma ? ema.get() : nullptr);
       for (auto& [n, m] : modules) m->eval();
       // Pictures and statistics are made on the host, whatever the device.
       fake = model->sample(fixed_z).to(torch::kCPU);
@@ -575,7 +575,7 @@ void Trainer::State::finish(const dataio::Loader& loader, Clock::time_point run_
   // Each rank's reads: about the dataset per epoch with invariant sampling, 1/N with sharded.
   log->info(
       "read {:.2f} MB from the shards ({} sampling; the dataset is {:.2f} MB)",
-      double(loader.bytes_read()) / 1e6, o.sampling,
+      double(loader.bytes_read()) / 1e6, name_of(dataio::kSamplingNames, o.sampling),
       double(manifest.total) * double(manifest.shape.bytes() + 8 * manifest.label_dims) / 1e6);
   if (o.comm_curve && world.size() > 1) {
     // The communicator's all-reduce curve at the sizes the reducers sent and powers of 4

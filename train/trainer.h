@@ -15,8 +15,8 @@ namespace gan::train {
 // every core computing, starting it during backward only slows backward (benchmarks/README.md:
 // 3-8% per step at 2 ranks on 2 cores). On and off give bitwise-equal results. The trainer
 // takes the minimum over all ranks, so every rank runs the same way.
-bool resolve_overlap(const std::string& setting, const std::string& device, int local_ranks,
-                     int threads, int host_cores);
+bool resolve_overlap(Overlap setting, const std::string& device, int local_ranks, int threads,
+                     int host_cores);
 
 class Trainer {
  public:

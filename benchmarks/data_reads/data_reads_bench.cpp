@@ -54,8 +54,9 @@ int main(int argc, char** argv) {
           }
         }
         char row[160];
-        std::snprintf(row, sizeof row, "%s,%d,%d,%lld,%lld,%.3f,%.3f,", to_string(mode).c_str(),
-                      world, r, static_cast<long long>(lo.end_step),
+        std::snprintf(row, sizeof row, "%s,%d,%d,%lld,%lld,%.3f,%.3f,",
+                      gan::name_of(kSamplingNames, mode).c_str(), world, r,
+                      static_cast<long long>(lo.end_step),
                       static_cast<long long>(lo.end_step * batch / world),
                       static_cast<double>(loader.bytes_read()) / 1e6, dataset_mb);
         rows.push_back(row);

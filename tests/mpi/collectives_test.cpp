@@ -147,7 +147,8 @@ TEST(MpiCommunicator, BackgroundProgressCompletesAnAllreduceWhileTheCallerSleeps
 
 TEST(Reducer, CompressedGradientsAreCloseToFp32) {
   dist::MpiCommunicator comm(*g_world);
-  for (const char* mode : {"fp16", "bf16"}) {
+  for (auto mode : {dist::Compression::kFp16, dist::Compression::kBf16}) {
+    SCOPED_TRACE(name_of(dist::kCompressionNames, mode));
     Net net;
     torch::manual_seed(g_world->rank() + 7);
     for (auto& p : net.parameters()) p.mutable_grad() = torch::randn_like(p);
@@ -162,8 +163,8 @@ TEST(Reducer, CompressedGradientsAreCloseToFp32) {
     auto ps = net.parameters();
     for (size_t i = 0; i < ps.size(); ++i) {
       double rel = ((ps[i].grad() - exact[i]).norm() / exact[i].norm()).item<double>();
-      EXPECT_LT(rel, std::string(mode) == "fp16" ? 2e-3 : 1.5e-2) << mode << " param " << i;
-      EXPECT_GT(rel, 0.0) << mode << ": no rounding at all means it was not compressed";
+      EXPECT_LT(rel, mode == dist::Compression::kFp16 ? 2e-3 : 1.5e-2) << "param " << i;
+      EXPECT_GT(rel, 0.0) << "no rounding at all means it was not compressed";
     }
   }
 }
@@ -391,7 +392,7 @@ TEST(Reducer, BucketBytesCoverEveryParameterOnce) {
   EXPECT_EQ(bytes.size(), reducer.bucket_layout().size());
   EXPECT_EQ(std::accumulate(bytes.begin(), bytes.end(), int64_t{0}), total);
   dist::ReducerOptions half{0.004, 0.001};
-  half.compress = "bf16";  // 16 bits on the wire: half the bytes
+  half.compress = dist::Compression::kBf16;  // 16 bits on the wire: half the bytes
   dist::Reducer compressed(net, comm, half);
   const auto hb = compressed.bucket_bytes();
   EXPECT_EQ(std::accumulate(hb.begin(), hb.end(), int64_t{0}), total / 2);

@@ -32,7 +32,7 @@ TEST(ModelSettings, ResolveToTheChosenModelsPaperValuesUnlessGiven) {
   auto wgan = parse({"--model", "wgan"});
   EXPECT_EQ(wgan.model_opts.int_param("n-critic"), 5);
   EXPECT_EQ(wgan.model_opts.param("clip"), 0.01);
-  EXPECT_EQ(wgan.model_opts.optimizer, "rmsprop");
+  EXPECT_EQ(wgan.model_opts.optimizer, models::OptimizerKind::kRmsProp);
   EXPECT_EQ(wgan.model_opts.lr_g, 5e-5);
   EXPECT_EQ(wgan.model_opts.lr_d, 5e-5);
 
@@ -83,4 +83,33 @@ TEST(ModelSettings, ValuesOutsideTheDeclaredRangeAreRefusedNamingTheProblem) {
           << c.args[0] << ": " << e.what();
     }
   }
+}
+
+// A word of a closed set becomes its enum at parse time and is recorded as the same word (CLI11
+// writes true and false unquoted, as for any string option), so
+// config.toml reads as before and rebuilds the same run; a model's default (WGAN's RMSProp)
+// goes the same way.
+TEST(Choices, WordsBecomeEnumsOnceAndAreRecordedAsWords) {
+  std::string config;
+  auto o = parse({"--model", "wgan", "--norm", "sync", "--overlap", "false", "--sampling",
+                  "sharded", "--grad-compress", "bf16", "--backend", "mpi"},
+                 &config);
+  EXPECT_EQ(o.model_opts.norm, models::Norm::kSync);
+  EXPECT_EQ(o.model_opts.init, models::Init::kNormal);  // not given: the default
+  EXPECT_EQ(o.overlap, train::Overlap::kOff);
+  EXPECT_EQ(o.sampling, dataio::Sampling::Sharded);
+  EXPECT_EQ(o.grad_compress, dist::Compression::kBf16);
+  EXPECT_EQ(o.backend, dist::Backend::kMpi);
+  for (const char* line :
+       {"norm=\"sync\"\n", "init=\"normal\"\n", "overlap=false\n", "sampling=\"sharded\"\n",
+        "grad-compress=\"bf16\"\n", "optimizer=\"rmsprop\"\n", "sample-weights=\"ema\"\n"})
+    EXPECT_NE(config.find(line), std::string::npos) << line << "\n" << config;
+  auto again = train::options_from_config(config);
+  EXPECT_EQ(again.model_opts.norm, models::Norm::kSync);
+  EXPECT_EQ(again.model_opts.optimizer, models::OptimizerKind::kRmsProp);
+  EXPECT_EQ(again.overlap, train::Overlap::kOff);
+  EXPECT_EQ(again.sampling, dataio::Sampling::Sharded);
+  EXPECT_EQ(again.grad_compress, dist::Compression::kBf16);
+
+  EXPECT_THROW(parse({"--norm", "layer"}), CLI::ValidationError);
 }

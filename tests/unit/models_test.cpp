@@ -246,7 +246,7 @@ std::pair<std::unique_ptr<models::Model>, std::map<std::string, double>> wgan_af
   auto o = tiny_options();
   o.params["n-critic"] = n_critic;
   o.params["clip"] = clip;
-  o.optimizer = "rmsprop";
+  o.optimizer = models::OptimizerKind::kRmsProp;
   o.lr_g = o.lr_d = 5e-5;
   torch::manual_seed(1);
   auto m = models::make_model("wgan", o, c);
@@ -353,7 +353,7 @@ TEST(Models, LrHalveEveryHalvesTheUpdateAtTheBoundary) {
     models::ModelOptions o;
     o.global_batch = 4;
     o.g_width = o.d_width = 8;
-    o.norm = "none";
+    o.norm = models::Norm::kNone;
     o.lr_halve_every = every;
     torch::manual_seed(5);
     return models::make_model("dcgan", o, c);

@@ -137,10 +137,11 @@ TEST(ShardedSampler, NewDealEachEpochAndSeedReproduces) {
   EXPECT_NE(first, second);  // the rank holds other blocks next epoch
 }
 
-TEST(ShardedSampler, ParsesItsNameAndRefusesAnother) {
-  EXPECT_EQ(gan::dataio::parse_sampling("sharded"), gan::dataio::Sampling::Sharded);
-  EXPECT_EQ(gan::dataio::parse_sampling("invariant"), gan::dataio::Sampling::Invariant);
-  EXPECT_THROW(gan::dataio::parse_sampling("random"), gan::UsageError);
+TEST(ShardedSampler, NamesItsModesAndRefusesTooFewImages) {
+  EXPECT_EQ(*gan::value_of(gan::dataio::kSamplingNames, "sharded"), gan::dataio::Sampling::Sharded);
+  EXPECT_EQ(gan::name_of(gan::dataio::kSamplingNames, gan::dataio::Sampling::Invariant),
+            "invariant");
+  EXPECT_EQ(gan::value_of(gan::dataio::kSamplingNames, "random"), nullptr);
   // Too few images for the ranks once up to a block each may be dropped (200 images, 4 ranks
   // of 16: invariant sampling takes 3 steps, sharded could not promise one on every rank).
   EXPECT_THROW(DistributedSampler({200}, 64, sharded(0, 4, 64)), gan::UsageError);
