@@ -10,176 +10,24 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
-#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "core/checked_io.h"
 #include "core/errors.h"
 #include "core/program.h"
-#include "dataio/loader.h"
-#include "dataio/manifest.h"
-#include "dist/agreement.h"
-#include "dist/collectives.h"
-#include "dist/mpi_communicator.h"
 #include "dist/world.h"
 #include "eval/classifier.h"
-#include "eval/distributed.h"
-#include "eval/feature_net.h"
-#include "eval/frechet.h"
-#include "eval/kid.h"
-#include "eval/npy.h"
-#include "eval/reference_stats.h"
-#include "models/model.h"
-#include "train/checkpoint.h"
-#include "train/png.h"
-#include "train/restore.h"
+#include "train/evaluate.h"
 
 namespace fs = std::filesystem;
 using gan::UsageError;
 
 namespace {
 
-using gan::train::restore_run;
-using gan::train::RestoredRun;
-
-// --weights: the generator's average where the run kept one (auto), or insist on it or not.
-std::string g_weights = "auto";
-
 void write_json(const std::string& path, const nlohmann::json& j) {
   if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
   gan::write_file_atomic(path, j.dump(2) + "\n");
-}
-
-// What `gan_eval --checkpoint` computes and where it writes it.
-struct ScoreOptions {
-  std::string checkpoint, data, classifier, features, out_json, dump_features;
-  int64_t n = 10000, k = 3;
-  uint64_t seed = 1234;
-  gan::eval::KidOptions kid;
-  bool cache = true;
-};
-
-void log_root(const gan::dist::World& world, const std::string& s) {
-  if (world.is_root()) spdlog::info("{}", s);
-}
-
-int score(gan::dist::World& world, const ScoreOptions& o) {
-  std::unique_ptr<RestoredRun> run;
-  std::unique_ptr<gan::eval::FeatureNet> net;
-  gan::dist::all_or_none(world, [&] {
-    run = restore_run(o.checkpoint, o.data, g_weights);
-    if (!o.features.empty() && !o.classifier.empty())
-      throw UsageError("give --features or --classifier, not both");
-    if (!o.features.empty()) {
-      net = gan::eval::load_torchscript_features(o.features);
-    } else {
-      std::string cls = o.classifier.empty() ? run->opts.eval_classifier : o.classifier;
-      if (cls.empty())
-        throw UsageError(
-            "give --features F.pt (a TorchScript feature network) or --classifier F.pt (made "
-            "by gan_eval train-classifier)");
-      net = gan::eval::load_classifier_features(cls);
-    }
-    if (o.n < o.k + 2) throw UsageError("--n must exceed k + 1");
-    if (std::min(o.n, run->manifest().total) < 2) throw UsageError("KID needs at least 2 images");
-  });
-  const int64_t n_real = std::min(o.n, run->manifest().total);
-  gan::dist::MpiCommunicator comm(world);
-  nlohmann::json cache_report;
-  gan::eval::ReferenceStats ref =
-      gan::eval::reference_stats(world, comm, run->data, run->manifest(), *net, n_real, o.cache,
-                                 cache_report, [&](const std::string& s) { log_root(world, s); });
-  // Every rank generates its rows of one noise draw for the whole set: the same images at
-  // any world size.
-  torch::Tensor f_fake = gan::eval::gathered_features(
-      comm, *net,
-      [&](int64_t first, int64_t n) {
-        return gan::train::generate(*run->model, o.n, first, n, o.seed);
-      },
-      o.n);
-  if (!world.is_root()) return 0;
-
-  if (!o.dump_features.empty()) {
-    fs::create_directories(o.dump_features);
-    gan::eval::write_npy((fs::path(o.dump_features) / "fake.npy").string(), f_fake);
-    gan::eval::write_npy((fs::path(o.dump_features) / "real.npy").string(), ref.features);
-  }
-  gan::eval::KidOptions ko = o.kid;
-  ko.seed = o.seed;
-  const nlohmann::json scores = gan::eval::fd_and_kid(f_fake, ref, ko);
-  auto pr = gan::eval::precision_recall(ref.features, f_fake, o.k);
-  nlohmann::json j{{"checkpoint", run->folder},
-                   {"weights", run->weights},
-                   {"model", run->opts.model},
-                   {"step", gan::train::CheckpointStore::read_meta(run->folder).step},
-                   {"generated", o.n},
-                   {"real", n_real},
-                   {"features",
-                    {{"kind", net->kind()},
-                     {"name", net->name()},
-                     {"file", net->path()},
-                     {"sha256", net->id()},
-                     {"dim", net->dim()}}},
-                   {"precision", pr.precision},
-                   {"recall", pr.recall},
-                   {"k", o.k},
-                   {"reference", cache_report},
-                   {"ranks", world.size()},
-                   {"seed", o.seed}};
-  j.update(scores);
-  std::cout << j.dump() << std::endl;
-  write_json(o.out_json.empty() ? (fs::path(run->folder) / "eval.json").string() : o.out_json, j);
-  return 0;
-}
-
-int write_samples(const std::string& checkpoint, const std::string& data, int64_t n, uint64_t seed,
-                  const std::string& out) {
-  auto run = restore_run(checkpoint, data, g_weights);
-  torch::Tensor images =
-      gan::train::to_uint8_nhwc(gan::train::generate(*run->model, n, 0, n, seed));
-  gan::dataio::Recipe recipe;
-  recipe.source = "gan_eval:" + run->opts.model;
-  if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
-  gan::dataio::ShardWriter w(out, run->shape, 0, std::min<int64_t>(n, 64), recipe);
-  w.append(images.data_ptr<uint8_t>(), nullptr, n);
-  w.close();
-  spdlog::info("wrote {} images of {} to {}", n, run->opts.model, out);
-  return 0;
-}
-
-// A sample grid for all models, the model's own pictures (models::Model::pictures), and
-// real/reconstruction row pairs for the models that reconstruct.
-int pictures(const std::string& checkpoint, const std::string& data, uint64_t seed,
-             const std::string& out_dir) {
-  auto run = restore_run(checkpoint, data, g_weights);
-  auto& m = *run->model;
-  torch::NoGradGuard no_grad;
-  fs::create_directories(out_dir);
-  auto put = [&](const std::string& name, const torch::Tensor& images, int64_t cols) {
-    gan::train::write_grid_png((fs::path(out_dir) / name).string(), images.clamp(-1, 1), cols);
-    std::cout << (fs::path(out_dir) / name).string() << std::endl;
-  };
-  torch::Generator gen = at::detail::createCPUGenerator(seed);
-  put("samples.png", m.sample(m.noise(64, gen)), 8);
-  for (const auto& p : m.pictures(gen)) put(p.name, p.images, p.cols);
-  // Reconstructions, for the models that have them (a probe on one blank image asks), are
-  // of real images: only then is the data read.
-  if (m.reconstruct(torch::zeros({1, run->shape.c, run->shape.h, run->shape.w})).defined()) {
-    if (!(run->manifest().shape == run->shape))
-      throw gan::DataError(run->data + ": its images are not the shape the run trained on");
-    auto pixels = gan::dataio::read_image_range(run->data, run->manifest(), 0, 32);
-    torch::Tensor real = gan::dataio::to_float_nchw(pixels.data(), 32, run->shape);
-    torch::Tensor rec = m.reconstruct(real);
-    // Rows alternate: 8 real images, then their reconstructions.
-    std::vector<torch::Tensor> rows;
-    for (int64_t i = 0; i < 32; i += 8) {
-      rows.push_back(real.narrow(0, i, 8));
-      rows.push_back(rec.narrow(0, i, 8));
-    }
-    put("reconstructions.png", torch::cat(rows), 8);
-  }
-  return 0;
 }
 
 }  // namespace
@@ -194,7 +42,7 @@ int main(int argc, char** argv) {
             "gan_eval: FD, KID and precision/recall of a checkpoint in a feature network's "
             "space (run under mpirun to split the work), and its helpers"};
         app.require_subcommand(0, 1);
-        ScoreOptions so;
+        gan::train::ScoreOptions so;
         uint64_t seed = 1234;
         app.add_option("--checkpoint", so.checkpoint,
                        "checkpoint folder, or a run folder (newest checkpoint)");
@@ -229,7 +77,7 @@ int main(int argc, char** argv) {
         const char* weights_help =
             "generator weights: auto (its moving average if the run kept one), ema, or raw";
         const auto weights_check = CLI::IsMember({"auto", "ema", "raw"});
-        app.add_option("--weights", g_weights, weights_help)
+        app.add_option("--weights", so.weights, weights_help)
             ->check(weights_check)
             ->capture_default_str();
 
@@ -266,7 +114,7 @@ int main(int argc, char** argv) {
         sc->add_option("--n", s_n, "images")->check(CLI::PositiveNumber)->capture_default_str();
         sc->add_option("--seed", seed, "noise seed")->capture_default_str();
         sc->add_option("--out", s_out, "shard file (.h5)")->required();
-        sc->add_option("--weights", g_weights, weights_help)
+        sc->add_option("--weights", so.weights, weights_help)
             ->check(weights_check)
             ->capture_default_str();
 
@@ -277,7 +125,7 @@ int main(int argc, char** argv) {
         pc->add_option("--data", p_data, "real images (default: the run's --data)");
         pc->add_option("--seed", seed, "noise seed")->capture_default_str();
         pc->add_option("--out", p_out, "folder for the PNGs")->required();
-        pc->add_option("--weights", g_weights, weights_help)
+        pc->add_option("--weights", so.weights, weights_help)
             ->check(weights_check)
             ->capture_default_str();
 
@@ -310,13 +158,24 @@ int main(int argc, char** argv) {
           std::cout << j.dump() << std::endl;
           return 0;
         }
-        if (sc->parsed())
-          return world.is_root() ? write_samples(s_ckpt, s_data, s_n, seed, s_out) : 0;
-        if (pc->parsed()) return world.is_root() ? pictures(p_ckpt, p_data, seed, p_out) : 0;
+        if (sc->parsed()) {
+          if (world.is_root())
+            gan::train::write_samples(s_ckpt, s_data, so.weights, s_n, seed, s_out);
+          return 0;
+        }
+        if (pc->parsed()) {
+          if (world.is_root())
+            for (const auto& path :
+                 gan::train::draw_pictures(p_ckpt, p_data, so.weights, seed, p_out))
+              std::cout << path << std::endl;
+          return 0;
+        }
         if (so.checkpoint.empty())
           throw UsageError("give --checkpoint DIR (or a subcommand; see --help)");
         so.cache = !no_cache;
-        return score(world, so);
+        const nlohmann::json scores = gan::train::score_checkpoint(world, so);
+        if (world.is_root()) std::cout << scores.dump() << std::endl;
+        return 0;
       },
       world.place());
 }
