@@ -25,9 +25,126 @@ using gan::UsageError;
 
 namespace {
 
-void write_json(const std::string& path, const nlohmann::json& j) {
-  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
-  gan::write_file_atomic(path, j.dump(2) + "\n");
+const char* const kWeightsHelp =
+    "generator weights: auto (its moving average if the run kept one), ema, or raw";
+
+// Every subcommand's options, filled by the parse.
+struct Command {
+  gan::train::ScoreOptions score;  // the top-level command; --weights serves every subcommand
+  bool no_cache = false;
+  gan::eval::ClassifierTrainOptions classifier;
+  std::string classifier_out;
+  std::string checkpoint, data, out;  // sample, pictures
+  int64_t n = 1000;                   // sample
+  uint64_t seed = 1234;               // sample, pictures
+};
+
+void add_weights(CLI::App& app, Command& c) {
+  app.add_option("--weights", c.score.weights, kWeightsHelp)
+      ->check(CLI::IsMember({"auto", "ema", "raw"}))
+      ->capture_default_str();
+}
+
+void define_score(CLI::App& app, Command& c) {
+  auto& so = c.score;
+  app.add_option("--checkpoint", so.checkpoint,
+                 "checkpoint folder, or a run folder (newest checkpoint)");
+  app.add_option("--data", so.data, "real images (default: the run's --data)");
+  app.add_option("--classifier", so.classifier,
+                 "feature network: the project classifier (default: the run's "
+                 "--eval-classifier)");
+  app.add_option("--features", so.features,
+                 "feature network: a TorchScript file carrying gan_features.json (e.g. from "
+                 "scripts/export-fid-inception.py)");
+  app.add_option("--n", so.n, "generated images (and real ones, at most the data's size)")
+      ->check(CLI::Range(int64_t(5), int64_t(10000000)))
+      ->capture_default_str();
+  app.add_option("--k", so.k, "neighbours for precision/recall")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--kid-subsets", so.kid.subsets, "KID: number of random subsets")
+      ->check(CLI::Range(int64_t(2), int64_t(100000)))
+      ->capture_default_str();
+  app.add_option("--kid-subset-size", so.kid.subset_size,
+                 "KID: images per subset (at most the generated and the real count)")
+      ->check(CLI::Range(int64_t(2), int64_t(10000000)))
+      ->capture_default_str();
+  app.add_flag("--no-cache", c.no_cache,
+               "neither read nor write DATA/feature-stats (the real images' features)");
+  app.add_option("--dump-features", so.dump_features,
+                 "also write the generated and real features as DIR/fake.npy, DIR/real.npy");
+  app.add_option("--seed", so.seed, "noise seed (also chooses the KID subsets)")
+      ->capture_default_str();
+  app.add_option("--out", so.out_json, "JSON result (default: CHECKPOINT/eval.json)");
+  add_weights(app, c);
+}
+
+CLI::App* define_train_classifier(CLI::App& app, Command& c) {
+  auto* tc = app.add_subcommand("train-classifier",
+                                "train the feature classifier on labelled shards (integer "
+                                "classes, or binary attributes such as CelebA's: one sigmoid "
+                                "each)");
+  auto& co = c.classifier;
+  tc->add_option("--data", co.data, "labelled training shards")->required();
+  tc->add_option("--test-data", co.test_data,
+                 "held-out shards (default: the last --holdout of --data)");
+  tc->add_option("--holdout", co.holdout, "held-out fraction without --test-data")
+      ->capture_default_str();
+  tc->add_option("--epochs", co.epochs, "epochs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  tc->add_option("--batch-size", co.batch_size, "images per step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  tc->add_option("--max-images", co.max_images, "use at most this many training images (0: all)")
+      ->capture_default_str();
+  tc->add_option("--seed", co.seed, "seed")->capture_default_str();
+  tc->add_option("--out", c.classifier_out, "classifier file to write")->required();
+  return tc;
+}
+
+CLI::App* define_sample(CLI::App& app, Command& c) {
+  auto* sc = app.add_subcommand("sample", "write generated images as an HDF5 shard");
+  sc->add_option("--checkpoint", c.checkpoint, "checkpoint or run folder")->required();
+  sc->add_option("--data", c.data,
+                 "data the run used (default: its --data); only checkpoints written before "
+                 "they recorded the image shape need it");
+  sc->add_option("--n", c.n, "images")->check(CLI::PositiveNumber)->capture_default_str();
+  sc->add_option("--seed", c.seed, "noise seed")->capture_default_str();
+  sc->add_option("--out", c.out, "shard file (.h5)")->required();
+  add_weights(*sc, c);
+  return sc;
+}
+
+CLI::App* define_pictures(CLI::App& app, Command& c) {
+  auto* pc = app.add_subcommand("pictures", "sample grid plus the model's own pictures (PNG)");
+  pc->add_option("--checkpoint", c.checkpoint, "checkpoint or run folder")->required();
+  pc->add_option("--data", c.data, "real images (default: the run's --data)");
+  pc->add_option("--seed", c.seed, "noise seed")->capture_default_str();
+  pc->add_option("--out", c.out, "folder for the PNGs")->required();
+  add_weights(*pc, c);
+  return pc;
+}
+
+// The classifier's report: printed, and written next to it as FILE.json.
+void train_classifier(const Command& c) {
+  auto r = gan::eval::train_classifier(c.classifier, c.classifier_out,
+                                       [](const std::string& s) { spdlog::info("{}", s); });
+  nlohmann::json j{{"classifier", c.classifier_out}, {"train_images", r.train_images},
+                   {"test_images", r.test_images},   {"test_accuracy", r.test_accuracy},
+                   {"multi_label", r.multi_label},   {"seconds", r.seconds}};
+  if (r.multi_label) {
+    j["majority_baseline"] = r.majority_baseline;
+    nlohmann::json per = nlohmann::json::object();
+    for (size_t i = 0; i < r.attribute_accuracy.size(); ++i)
+      per[i < r.attribute_names.size() ? r.attribute_names[i] : std::to_string(i)] =
+          r.attribute_accuracy[i];
+    j["attribute_accuracy"] = per;
+  }
+  const std::string report = c.classifier_out + ".json";
+  if (fs::path(report).has_parent_path()) fs::create_directories(fs::path(report).parent_path());
+  gan::write_file_atomic(report, j.dump(2) + "\n");
+  std::cout << j.dump() << std::endl;
 }
 
 }  // namespace
@@ -42,93 +159,11 @@ int main(int argc, char** argv) {
             "gan_eval: FD, KID and precision/recall of a checkpoint in a feature network's "
             "space (run under mpirun to split the work), and its helpers"};
         app.require_subcommand(0, 1);
-        gan::train::ScoreOptions so;
-        uint64_t seed = 1234;
-        app.add_option("--checkpoint", so.checkpoint,
-                       "checkpoint folder, or a run folder (newest checkpoint)");
-        app.add_option("--data", so.data, "real images (default: the run's --data)");
-        app.add_option("--classifier", so.classifier,
-                       "feature network: the project classifier (default: the run's "
-                       "--eval-classifier)");
-        app.add_option("--features", so.features,
-                       "feature network: a TorchScript file carrying gan_features.json (e.g. from "
-                       "scripts/export-fid-inception.py)");
-        app.add_option("--n", so.n, "generated images (and real ones, at most the data's size)")
-            ->check(CLI::Range(int64_t(5), int64_t(10000000)))
-            ->capture_default_str();
-        app.add_option("--k", so.k, "neighbours for precision/recall")
-            ->check(CLI::Range(1, 100))
-            ->capture_default_str();
-        app.add_option("--kid-subsets", so.kid.subsets, "KID: number of random subsets")
-            ->check(CLI::Range(int64_t(2), int64_t(100000)))
-            ->capture_default_str();
-        app.add_option("--kid-subset-size", so.kid.subset_size,
-                       "KID: images per subset (at most the generated and the real count)")
-            ->check(CLI::Range(int64_t(2), int64_t(10000000)))
-            ->capture_default_str();
-        bool no_cache = false;
-        app.add_flag("--no-cache", no_cache,
-                     "neither read nor write DATA/feature-stats (the real images' features)");
-        app.add_option("--dump-features", so.dump_features,
-                       "also write the generated and real features as DIR/fake.npy, DIR/real.npy");
-        app.add_option("--seed", so.seed, "noise seed (also chooses the KID subsets)")
-            ->capture_default_str();
-        app.add_option("--out", so.out_json, "JSON result (default: CHECKPOINT/eval.json)");
-        const char* weights_help =
-            "generator weights: auto (its moving average if the run kept one), ema, or raw";
-        const auto weights_check = CLI::IsMember({"auto", "ema", "raw"});
-        app.add_option("--weights", so.weights, weights_help)
-            ->check(weights_check)
-            ->capture_default_str();
-
-        auto* tc = app.add_subcommand(
-            "train-classifier",
-            "train the feature classifier on labelled shards (integer classes, or "
-            "binary attributes such as CelebA's: one sigmoid each)");
-        gan::eval::ClassifierTrainOptions co;
-        std::string cls_out;
-        tc->add_option("--data", co.data, "labelled training shards")->required();
-        tc->add_option("--test-data", co.test_data,
-                       "held-out shards (default: the last --holdout of --data)");
-        tc->add_option("--holdout", co.holdout, "held-out fraction without --test-data")
-            ->capture_default_str();
-        tc->add_option("--epochs", co.epochs, "epochs")
-            ->check(CLI::PositiveNumber)
-            ->capture_default_str();
-        tc->add_option("--batch-size", co.batch_size, "images per step")
-            ->check(CLI::PositiveNumber)
-            ->capture_default_str();
-        tc->add_option("--max-images", co.max_images,
-                       "use at most this many training images (0: all)")
-            ->capture_default_str();
-        tc->add_option("--seed", co.seed, "seed")->capture_default_str();
-        tc->add_option("--out", cls_out, "classifier file to write")->required();
-
-        auto* sc = app.add_subcommand("sample", "write generated images as an HDF5 shard");
-        std::string s_ckpt, s_out, s_data;
-        int64_t s_n = 1000;
-        sc->add_option("--checkpoint", s_ckpt, "checkpoint or run folder")->required();
-        sc->add_option("--data", s_data,
-                       "data the run used (default: its --data); only checkpoints written before "
-                       "they recorded the image shape need it");
-        sc->add_option("--n", s_n, "images")->check(CLI::PositiveNumber)->capture_default_str();
-        sc->add_option("--seed", seed, "noise seed")->capture_default_str();
-        sc->add_option("--out", s_out, "shard file (.h5)")->required();
-        sc->add_option("--weights", so.weights, weights_help)
-            ->check(weights_check)
-            ->capture_default_str();
-
-        auto* pc =
-            app.add_subcommand("pictures", "sample grid plus the model's own pictures (PNG)");
-        std::string p_ckpt, p_out, p_data;
-        pc->add_option("--checkpoint", p_ckpt, "checkpoint or run folder")->required();
-        pc->add_option("--data", p_data, "real images (default: the run's --data)");
-        pc->add_option("--seed", seed, "noise seed")->capture_default_str();
-        pc->add_option("--out", p_out, "folder for the PNGs")->required();
-        pc->add_option("--weights", so.weights, weights_help)
-            ->check(weights_check)
-            ->capture_default_str();
-
+        Command c;
+        define_score(app, c);
+        auto* classifier = define_train_classifier(app, c);
+        auto* sample = define_sample(app, c);
+        auto* pictures = define_pictures(app, c);
         try {
           app.parse(argc, argv);
         } catch (const CLI::CallForHelp&) {
@@ -139,41 +174,22 @@ int main(int argc, char** argv) {
         }
         gan::set_blas_threads(1);
         torch::set_num_threads(1);
-        if (tc->parsed()) {
+        // The helpers run on rank 0; scoring splits its work over every rank.
+        if (classifier->parsed() || sample->parsed() || pictures->parsed()) {
           if (!world.is_root()) return 0;
-          auto r = gan::eval::train_classifier(co, cls_out,
-                                               [](const std::string& s) { spdlog::info("{}", s); });
-          nlohmann::json j{{"classifier", cls_out},        {"train_images", r.train_images},
-                           {"test_images", r.test_images}, {"test_accuracy", r.test_accuracy},
-                           {"multi_label", r.multi_label}, {"seconds", r.seconds}};
-          if (r.multi_label) {
-            j["majority_baseline"] = r.majority_baseline;
-            nlohmann::json per = nlohmann::json::object();
-            for (size_t i = 0; i < r.attribute_accuracy.size(); ++i)
-              per[i < r.attribute_names.size() ? r.attribute_names[i] : std::to_string(i)] =
-                  r.attribute_accuracy[i];
-            j["attribute_accuracy"] = per;
-          }
-          write_json(cls_out + ".json", j);
-          std::cout << j.dump() << std::endl;
-          return 0;
-        }
-        if (sc->parsed()) {
-          if (world.is_root())
-            gan::train::write_samples(s_ckpt, s_data, so.weights, s_n, seed, s_out);
-          return 0;
-        }
-        if (pc->parsed()) {
-          if (world.is_root())
+          if (classifier->parsed()) train_classifier(c);
+          if (sample->parsed())
+            gan::train::write_samples(c.checkpoint, c.data, c.score.weights, c.n, c.seed, c.out);
+          if (pictures->parsed())
             for (const auto& path :
-                 gan::train::draw_pictures(p_ckpt, p_data, so.weights, seed, p_out))
+                 gan::train::draw_pictures(c.checkpoint, c.data, c.score.weights, c.seed, c.out))
               std::cout << path << std::endl;
           return 0;
         }
-        if (so.checkpoint.empty())
+        if (c.score.checkpoint.empty())
           throw UsageError("give --checkpoint DIR (or a subcommand; see --help)");
-        so.cache = !no_cache;
-        const nlohmann::json scores = gan::train::score_checkpoint(world, so);
+        c.score.cache = !c.no_cache;
+        const nlohmann::json scores = gan::train::score_checkpoint(world, c.score);
         if (world.is_root()) std::cout << scores.dump() << std::endl;
         return 0;
       },
