@@ -27,7 +27,7 @@ scripts/check-format.sh
 # The GPU script's dependencies are fetched and its checks run here (it needs no GPU for that).
 scripts/gpu-check.sh --prepare
 # A short fuzzing pass (clang, libFuzzer, ASan + UBSan) of every reader of outside input, the
-# ten targets of tests/fuzz/, GAN_FUZZ_SECONDS each (default 20; about 7 minutes in all, the
+# ten targets of tests/fuzz/, GAN_FUZZ_SECONDS each (default 20; about 6 minutes in all, the
 # build included). Crashes inside HDF5 or LibTorch on a fuzzed shard or state.pt are reported
 # as library findings and do not fail the run (tests/fuzz/README.md). The suites below replay
 # every target's seeds and regressions. GAN_FUZZ_SECONDS=0 skips the pass.

@@ -90,6 +90,7 @@ void define_model_params(CLI::App& app, models::ModelOptions& m) {
     const auto& [names, p] = readers.at(key);
     m.params[key] = p->value;
     app.add_option("--" + key, m.params[key], names + ": " + p->help)
+        ->group("Model settings (each read only by the models it names)")
         ->type_name(p->whole ? "INT" : "FLOAT")
         ->check(param_check(*p))
         ->capture_default_str();
@@ -110,6 +111,28 @@ CLI::Option* add_choice(CLI::App& app, const std::string& flag, E& target, const
       ->check(CLI::IsMember(words))
       ->default_str(name_of(names, target))
       ->run_callback_for_default();
+}
+
+// --help's sections. An option not listed stays in CLI11's "Options" (the run's essentials);
+// config.toml lists the options section by section too, which changes no key or value.
+void group_options(CLI::App& app) {
+  const std::pair<const char*, std::vector<const char*>> groups[] = {
+      {"Networks and optimisation",
+       {"--lr", "--lr-d", "--beta1", "--beta2", "--optimizer", "--lr-halve-every", "--z-dim",
+        "--g-width", "--d-width", "--norm", "--init", "--noise", "--spectral-norm",
+        "--label-smoothing", "--g-ema", "--g-ema-kimg", "--g-ema-rampup"}},
+      {"Outputs",
+       {"--log-every", "--sample-every", "--sample-count", "--sample-weights", "--checkpoint-every",
+        "--keep-checkpoints", "--tensorboard", "--debug-trace"}},
+      {"Evaluation during training",
+       {"--eval-images", "--eval-features", "--eval-classifier", "--eval-every"}},
+      {"Devices and distribution",
+       {"--device", "--deterministic", "--backend", "--bucket-mb", "--overlap", "--grad-compress",
+        "--sampling", "--collective-timeout", "--replica-check-every", "--check-collectives",
+        "--comm-curve"}},
+  };
+  for (const auto& [group, flags] : groups)
+    for (const char* flag : flags) app.get_option(flag)->group(group);
 }
 
 }  // namespace
@@ -259,6 +282,7 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
   add_choice(app, "--sample-weights", o.sample_weights, kSampleWeightsNames,
              "G's weights for sample grids and evaluation when an average is kept");
   app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
+  group_options(app);
 }
 
 void resolve_train_options(CLI::App& app, TrainOptions& o) {

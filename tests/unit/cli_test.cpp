@@ -59,6 +59,11 @@ TEST(ModelSettings, AKeyDeclaredByTwoModelsIsOneOptionNamingBoth) {
   EXPECT_EQ(app.get_option("--hidden")->get_description(),
             "ebgan, began: autoencoder bottleneck size");
   EXPECT_EQ(app.get_option("--gp-lambda")->get_description(), "wgan-gp: gradient penalty weight");
+  // --help lists them in a section of their own.
+  EXPECT_EQ(app.get_option("--gamma")->get_group(),
+            "Model settings (each read only by the models it names)");
+  EXPECT_NE(app.help().find("Model settings (each read only by the models it names):"),
+            std::string::npos);
 }
 
 TEST(ModelSettings, ValuesOutsideTheDeclaredRangeAreRefusedNamingTheProblem) {
