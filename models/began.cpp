@@ -22,7 +22,9 @@ class Began : public AdversarialModel {
  public:
   Began(const ModelOptions& o, dist::Collectives& c, BeganDecoder g, AutoEncoder d)
       : AdversarialModel("began", o, c, torch::nn::AnyModule(g), torch::nn::AnyModule(d),
-                         GanLoss::kNonSaturating) {}
+                         GanLoss::kNonSaturating),
+        gamma_(o.param("gamma")),
+        lambda_k_(o.param("lambda-k")) {}
 
  protected:
   torch::Tensor discriminate(const torch::Tensor& x, const torch::Tensor&) override {
@@ -47,8 +49,8 @@ class Began : public AdversarialModel {
     const double b = static_cast<double>(batch_);
     const std::vector<double> s = coll_.allreduce_host_sum({l_real_ * b, l_fake_ * b, b});
     const double l_real = s[0] / s[2], l_fake = s[1] / s[2];
-    const double balance = opts_.param("gamma") * l_real - l_fake;
-    k_ = std::clamp(k_ + opts_.param("lambda-k") * balance, 0.0, 1.0);
+    const double balance = gamma_ * l_real - l_fake;
+    k_ = std::clamp(k_ + lambda_k_ * balance, 0.0, 1.0);
     m.add("k_t", k_);
     m.add("m_global", l_real + std::abs(balance));
     m.add("l_real_global", l_real);
@@ -65,6 +67,7 @@ class Began : public AdversarialModel {
   }
 
  private:
+  const double gamma_, lambda_k_;
   double k_ = 0.0;
   double l_real_ = 0, l_fake_ = 0;
   int64_t batch_ = 0;

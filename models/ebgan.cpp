@@ -18,7 +18,9 @@ class Ebgan : public AdversarialModel {
   Ebgan(const ModelOptions& o, dist::Collectives& c, DcganGenerator g, AutoEncoder d)
       : AdversarialModel("ebgan", o, c, torch::nn::AnyModule(g), torch::nn::AnyModule(d),
                          GanLoss::kNonSaturating),
-        ae_(d) {}
+        ae_(d),
+        margin_(o.param("margin")),
+        pt_weight_(o.param("pt-weight")) {}
 
  protected:
   // Per-image energy; the codes of the last batch are kept for the pull-away term.
@@ -30,24 +32,24 @@ class Ebgan : public AdversarialModel {
     torch::Tensor e_real = in.real_out.mean(), e_fake = in.fake_out.mean();
     m.add("energy_real", e_real.item<double>());
     m.add("energy_fake", e_fake.item<double>());
-    return e_real + (opts_.param("margin") - in.fake_out).clamp_min(0).mean();
+    return e_real + (margin_ - in.fake_out).clamp_min(0).mean();
   }
   torch::Tensor g_loss(const GInputs& in, StepMetrics& m) override {
     torch::Tensor loss = in.fake_out.mean();
-    const double pt_weight = opts_.param("pt-weight");
-    if (pt_weight > 0 && last_code_.size(0) > 1) {
+    if (pt_weight_ > 0 && last_code_.size(0) > 1) {
       torch::Tensor s = torch::nn::functional::normalize(
           last_code_.flatten(1), torch::nn::functional::NormalizeFuncOptions().dim(1));
       const double n = static_cast<double>(s.size(0));
       torch::Tensor pt = (torch::mm(s, s.t()).pow(2).sum() - n) / (n * (n - 1));
       m.add("pull_away", pt.item<double>());
-      loss = loss + pt_weight * pt;
+      loss = loss + pt_weight_ * pt;
     }
     return loss;
   }
 
  private:
   AutoEncoder ae_;
+  const double margin_, pt_weight_;
   torch::Tensor last_code_;
 };
 

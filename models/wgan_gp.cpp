@@ -17,7 +17,8 @@ class WganGp : public AdversarialModel {
  public:
   WganGp(const ModelOptions& o, dist::Collectives& c, DcganPair nets)
       : AdversarialModel("wgan-gp", o, c, nets.g, nets.d, GanLoss::kWasserstein,
-                         o.int_param("n-critic")) {}
+                         o.int_param("n-critic")),
+        gp_lambda_(o.param("gp-lambda")) {}
 
  protected:
   torch::Tensor d_loss(const DInputs& in, StepMetrics& m) override {
@@ -34,8 +35,11 @@ class WganGp : public AdversarialModel {
     torch::Tensor penalty = (norm - 1).pow(2).mean();
     m.add("gradient_penalty", penalty.item<double>());
     m.add("grad_norm", norm.mean().item<double>());
-    return AdversarialModel::d_loss(in, m) + opts_.param("gp-lambda") * penalty;
+    return AdversarialModel::d_loss(in, m) + gp_lambda_ * penalty;
   }
+
+ private:
+  const double gp_lambda_;
 };
 
 std::unique_ptr<Model> make_wgan_gp(const ModelOptions& o, dist::Collectives& coll) {

@@ -20,57 +20,44 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// CLI11's PositiveNumber and NonNegativeNumber answer a word that is not a number with
-// "Value abc not in range 0.000000 to 1797...": these say what is wrong with the value.
-CLI::Validator number_check(bool zero_allowed) {
+// An accepted range as --help and errors write it: "[1, inf)", "(0, 1]".
+std::string range_text(double lo, bool lo_open, double hi) {
+  std::ostringstream out;
+  out << (lo_open ? "(" : "[") << lo << ", ";
+  if (hi == models::ModelParam::kNoLimit)
+    out << "inf)";
+  else
+    out << hi << "]";
+  return out.str();
+}
+
+// A finite number in [lo, hi] ((lo, hi] with lo_open), whole where asked. CLI11's
+// PositiveNumber and NonNegativeNumber answer a word that is not a number with "Value abc not
+// in range 0.000000 to 1797...": this says what is wrong with the value.
+CLI::Validator number_check(double lo, bool lo_open, double hi = models::ModelParam::kNoLimit,
+                            bool whole = false) {
+  const bool from_zero = lo == 0 && hi == models::ModelParam::kNoLimit;
+  const std::string range = range_text(lo, lo_open, hi);
   return CLI::Validator(
-      [zero_allowed](std::string& text) -> std::string {
+      [=](std::string& text) -> std::string {
         double v = 0;
         if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v))
           return "'" + text + "' is not a number";
-        if (zero_allowed ? !(v >= 0) : !(v > 0))
-          return text + (zero_allowed ? " is negative" : " is not positive");
+        if (whole && v != std::floor(v)) return text + " is not a whole number";
+        const bool low = lo_open ? !(v > lo) : !(v >= lo);
+        if (from_zero && low) return text + (lo_open ? " is not positive" : " is negative");
+        if (low || v > hi) return text + " is not in " + range;
         return {};
       },
-      zero_allowed ? "NONNEGATIVE" : "POSITIVE");
+      from_zero ? (lo_open ? "POSITIVE" : "NONNEGATIVE") : "in " + range);
 }
-const CLI::Validator kPositive = number_check(false);
-const CLI::Validator kNonNegative = number_check(true);
+const CLI::Validator kPositive = number_check(0, true);
+const CLI::Validator kNonNegative = number_check(0, false);
 // A required folder given as "" passes CLI11 (the option was given) but is recorded as
 // `key=""`, the form of an option never set, so the recorded config would not parse again.
 const CLI::Validator kNonEmpty([](std::string& text)
                                    -> std::string { return text.empty() ? "cannot be empty" : ""; },
                                "NONEMPTY");
-
-// A model setting's accepted range as --help and errors write it: "[1, inf)", "(0, inf)".
-std::string range_text(const models::ModelParam& p) {
-  std::ostringstream out;
-  out << (p.lo_open ? "(" : "[") << p.lo << ", ";
-  if (p.hi == models::ModelParam::kNoLimit)
-    out << "inf)";
-  else
-    out << p.hi << "]";
-  return out.str();
-}
-
-// A model setting's check: a finite number in its declared range, whole where declared so.
-CLI::Validator param_check(const models::ModelParam& p) {
-  const bool unbounded = p.lo == 0 && p.hi == models::ModelParam::kNoLimit;
-  const std::string name =
-      unbounded ? (p.lo_open ? "POSITIVE" : "NONNEGATIVE") : "in " + range_text(p);
-  return CLI::Validator(
-      [p, unbounded](std::string& text) -> std::string {
-        double v = 0;
-        if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v))
-          return "'" + text + "' is not a number";
-        if (p.whole && v != std::floor(v)) return text + " is not a whole number";
-        const bool low = p.lo_open ? !(v > p.lo) : !(v >= p.lo);
-        if (unbounded && low) return text + (p.lo_open ? " is not positive" : " is negative");
-        if (low || v > p.hi) return text + " is not in " + range_text(p);
-        return {};
-      },
-      name);
-}
 
 // Every model's own settings, once per key: the option's help names the models that read it,
 // its default is the first declaring model's (resolve_train_options applies the chosen
@@ -92,7 +79,7 @@ void define_model_params(CLI::App& app, models::ModelOptions& m) {
     app.add_option("--" + key, m.params[key], names + ": " + p->help)
         ->group("Model settings (each read only by the models it names)")
         ->type_name(p->whole ? "INT" : "FLOAT")
-        ->check(param_check(*p))
+        ->check(number_check(p->lo, p->lo_open, p->hi, p->whole))
         ->capture_default_str();
   }
 }
