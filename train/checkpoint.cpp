@@ -211,7 +211,7 @@ std::optional<std::string> CheckpointStore::latest_valid(std::vector<std::string
 }
 
 CheckpointMeta CheckpointStore::load(const std::string& folder, models::Model& model,
-                                     const LoadExtra& extra) const {
+                                     const LoadExtra& extra) {
   CheckpointMeta meta = read_meta(folder);
   try {
     // Tensors land where the model lives, whatever device wrote them.

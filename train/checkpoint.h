@@ -45,8 +45,9 @@ class CheckpointStore {
   std::optional<std::string> latest_valid(std::vector<std::string>* rejected) const;
   // Restores `model` (parameters, optimizers, RNG streams) and returns the meta.
   // CheckpointError when files are missing, corrupt, or the digests do not match after load.
-  CheckpointMeta load(const std::string& folder, models::Model& model,
-                      const LoadExtra& extra = {}) const;
+  // (train/restore.h's restore_checkpoint is the one caller outside tests.)
+  static CheckpointMeta load(const std::string& folder, models::Model& model,
+                             const LoadExtra& extra = {});
   static CheckpointMeta read_meta(const std::string& folder);
 
  private:

@@ -6,7 +6,6 @@
 #include "core/errors.h"
 #include "train/checkpoint.h"
 #include "train/cli.h"
-#include "train/ema.h"
 
 namespace gan::train {
 
@@ -21,6 +20,33 @@ const dataio::Manifest& RestoredRun::manifest() {
     manifest_ = dataio::Manifest::load(data);
   }
   return *manifest_;
+}
+
+std::pair<std::string, std::shared_ptr<torch::nn::Module>> generator_of(models::Model& model) {
+  auto mods = model.modules();
+  for (auto& named : mods)
+    if (named.first == "G") return named;
+  return mods.front();
+}
+
+std::unique_ptr<ModuleEma> make_generator_ema(const TrainOptions& o, models::Model& model) {
+  const EmaSchedule schedule{o.g_ema, o.g_ema_kimg * 1000.0, o.g_ema_rampup};
+  if (!schedule.enabled()) return nullptr;
+  return std::make_unique<ModuleEma>(*generator_of(model).second, schedule, o.batch_size);
+}
+
+std::string ema_digest_key(models::Model& model) { return generator_of(model).first + "_ema"; }
+
+CheckpointMeta restore_checkpoint(const std::string& folder, models::Model& model, ModuleEma* ema) {
+  auto meta = CheckpointStore::load(folder, model, [&](torch::serialize::InputArchive& ar) {
+    if (ema) ema->load(ar);
+  });
+  if (ema) {
+    auto it = meta.digests.find(ema_digest_key(model));
+    if (it == meta.digests.end() || it->second != ema->digest())
+      throw CheckpointError(folder + ": the generator's average does not match its digest");
+  }
+  return meta;
 }
 
 std::unique_ptr<RestoredRun> restore_run(const std::string& path, const std::string& data_override,
@@ -54,21 +80,11 @@ std::unique_ptr<RestoredRun> restore_run(const std::string& path, const std::str
   mo.global_batch = run->opts.batch_size;
   run->model = models::make_model(run->opts.model, mo, run->coll);
   // The generator's moving average, when the run kept one, replaces its raw weights.
-  const EmaSchedule ema{run->opts.g_ema, run->opts.g_ema_kimg * 1000, run->opts.g_ema_rampup};
-  if (g_weights == "ema" && !ema.enabled())
+  auto average = make_generator_ema(run->opts, *run->model);
+  if (g_weights == "ema" && !average)
     throw UsageError("--weights ema: " + folder + " was trained without --g-ema or --g-ema-kimg");
-  run->weights = ema.enabled() && g_weights != "raw" ? "ema" : "raw";
-  std::unique_ptr<ModuleEma> average;
-  if (ema.enabled()) {
-    auto mods = run->model->modules();
-    auto it = std::find_if(mods.begin(), mods.end(), [](auto& m) { return m.first == "G"; });
-    auto& generator = it != mods.end() ? *it->second : *mods.front().second;
-    average = std::make_unique<ModuleEma>(generator, ema, run->opts.batch_size);
-  }
-  CheckpointStore(fs::path(folder).parent_path().string(), 1 << 20)
-      .load(folder, *run->model, [&](torch::serialize::InputArchive& ar) {
-        if (average) average->load(ar);
-      });
+  run->weights = average && g_weights != "raw" ? "ema" : "raw";
+  restore_checkpoint(folder, *run->model, average.get());
   if (average && run->weights == "ema") average->copy_into_module();
   for (auto& [name, m] : run->model->modules()) m->eval();
   run->folder = folder;

@@ -1,7 +1,7 @@
-// A trained run brought back from a checkpoint: the model rebuilt from the config the
-// checkpoint records (and the image shape it records, so no data is needed to sample), its
-// state restored, the generator's moving average swapped in when asked. gan_eval scores,
-// samples and draws from it.
+// Bringing a run back from a checkpoint. One function, restore_checkpoint, puts a checkpoint's
+// state into a built model for both users: `gan_dist --resume` (into the distributed replica
+// the trainer built) and gan_eval (into restore_run's local model, rebuilt from the config and
+// image shape the checkpoint records, so no data is needed to sample).
 #pragma once
 
 #include <torch/torch.h>
@@ -13,9 +13,25 @@
 #include "dataio/manifest.h"
 #include "dist/collectives.h"
 #include "models/model.h"
+#include "train/checkpoint.h"
+#include "train/ema.h"
 #include "train/options.h"
 
 namespace gan::train {
+
+// The network that makes images: G, or the one network of a model without a G (the VAE).
+std::pair<std::string, std::shared_ptr<torch::nn::Module>> generator_of(models::Model& model);
+
+// The generator's moving average the options ask for (--g-ema, --g-ema-kimg), or null.
+std::unique_ptr<ModuleEma> make_generator_ema(const TrainOptions& o, models::Model& model);
+
+// The key of the average's digest in a checkpoint's meta.json ("G_ema").
+std::string ema_digest_key(models::Model& model);
+
+// Restores checkpoint `folder` into `model` (networks, optimizers, RNG streams) and into `ema`
+// when not null, and returns its meta. CheckpointError when a file is missing or corrupt, or a
+// network's or the average's digest does not match after loading.
+CheckpointMeta restore_checkpoint(const std::string& folder, models::Model& model, ModuleEma* ema);
 
 struct RestoredRun {
   TrainOptions opts;

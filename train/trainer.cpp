@@ -35,6 +35,7 @@
 #include "train/interval_meter.h"
 #include "train/metrics_sink.h"
 #include "train/png.h"
+#include "train/restore.h"
 #include "train/signals.h"
 #include "train/tensorboard.h"
 
@@ -181,21 +182,8 @@ struct Trainer::State {
   std::map<std::string, std::string> digests() {
     std::map<std::string, std::string> d;
     for (auto& [name, m] : model->modules()) d[name] = dist::module_digest(*m);
-    if (ema) d[generator_name() + "_ema"] = ema->digest();
+    if (ema) d[ema_digest_key(*model)] = ema->digest();
     return d;
-  }
-  // The module that makes images: G, or the one network of a model without a G (the VAE).
-  std::string generator_name() {
-    auto mods = model->modules();
-    for (auto& [name, m] : mods)
-      if (name == "G") return name;
-    return mods.front().first;
-  }
-  torch::nn::Module& generator() {
-    const std::string name = generator_name();
-    for (auto& [n, m] : model->modules())
-      if (n == name) return *m;
-    throw std::logic_error("no generator");
   }
 };
 
@@ -264,9 +252,7 @@ void Trainer::State::build_model() {
     for (auto& [name, m] : modules) m->to(torch::Device(o.device));
   });
   for (auto& [name, m] : modules) dp->broadcast_module(*m);
-  const EmaSchedule ema_schedule{o.g_ema, o.g_ema_kimg * 1000.0, o.g_ema_rampup};
-  if (ema_schedule.enabled())
-    ema = std::make_unique<ModuleEma>(generator(), ema_schedule, o.batch_size);
+  ema = make_generator_ema(o, *model);
 }
 
 void Trainer::State::resume() {
@@ -281,14 +267,7 @@ void Trainer::State::resume() {
     }
     if (!folder.empty()) {
       dist::all_or_none(world, [&] {
-        auto meta = store->load(folder, *model, [&](torch::serialize::InputArchive& ar) {
-          if (ema) ema->load(ar);
-        });
-        if (ema) {
-          auto it = meta.digests.find(generator_name() + "_ema");
-          if (it == meta.digests.end() || it->second != ema->digest())
-            throw CheckpointError(folder + ": the generator's average does not match its digest");
-        }
+        auto meta = restore_checkpoint(folder, *model, ema.get());
         auto then = dist::parse_config_lines(meta.config),
              now = dist::parse_config_lines(o.config_text);
         for (const auto& [k, v] : now)

@@ -1,5 +1,5 @@
-// Checkpoints: exact restore, keep-last-K, and a corrupt newest checkpoint skipped for the
-// previous one.
+// Checkpoints: exact restore, keep-last-K, a corrupt newest checkpoint skipped for the
+// previous one, and the restore shared by --resume and gan_eval.
 #include "train/checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/sha256.h"
 #include "dist/digest.h"
+#include "train/restore.h"
 
 namespace fs = std::filesystem;
 using namespace gan;
@@ -222,3 +223,53 @@ TEST_P(CheckpointDamage, NewestIsNamedAndThePreviousUsed) {
 
 INSTANTIATE_TEST_SUITE_P(Kinds, CheckpointDamage, ::testing::ValuesIn(kDamages),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// One restore for `--resume` and gan_eval: restore_checkpoint brings back the networks and the
+// generator's moving average, and refuses an average whose digest is not the recorded one
+// (gan_eval used to sample from it without checking).
+TEST_F(CheckpointTest, OneRestoreBringsBackTheGeneratorsAverageAndChecksIt) {
+  train::TrainOptions o;
+  o.g_ema = 0.9;
+  o.batch_size = 8;
+  auto a = tiny_dcgan(coll_, 1);
+  auto average = train::make_generator_ema(o, *a);
+  ASSERT_NE(average, nullptr);
+  EXPECT_EQ(train::ema_digest_key(*a), "G_ema");
+  torch::manual_seed(5);
+  for (int i = 0; i < 2; ++i) {
+    auto batch = fake_batch();
+    a->train_step(batch);
+    average->update(8 * (i + 1));
+  }
+  auto meta = meta_of(*a, 2);
+  meta.digests["G_ema"] = average->digest();
+  train::CheckpointStore store(dir_.string(), 3);
+  const std::string folder =
+      store.save(meta, *a, [&](torch::serialize::OutputArchive& ar) { average->save(ar); });
+
+  auto b = tiny_dcgan(coll_, 99);
+  auto restored = train::make_generator_ema(o, *b);
+  EXPECT_EQ(train::restore_checkpoint(folder, *b, restored.get()).step, 2);
+  EXPECT_EQ(restored->digest(), average->digest());
+  EXPECT_EQ(dist::module_digest(*train::generator_of(*b).second),
+            dist::module_digest(*train::generator_of(*a).second));
+  EXPECT_NE(restored->digest(), dist::module_digest(*train::generator_of(*b).second));
+
+  reseal_meta(folder, [](nlohmann::json& j) {
+    j["digests"]["G_ema"] = std::string(64, '0');
+    j["digest_g_ema"] = std::string(64, '0');
+  });
+  auto c = tiny_dcgan(coll_, 99);
+  auto other = train::make_generator_ema(o, *c);
+  try {
+    train::restore_checkpoint(folder, *c, other.get());
+    ADD_FAILURE() << "an average with the wrong digest was restored";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("the generator's average does not match its digest"),
+              std::string::npos)
+        << e.what();
+  }
+  // A run that kept no average: the networks alone.
+  auto d = tiny_dcgan(coll_, 99);
+  EXPECT_EQ(train::make_generator_ema(train::TrainOptions{}, *d), nullptr);
+}
