@@ -1,5 +1,5 @@
 // gan_prep: packs datasets into HDF5 shards with a manifest (`idx`: MNIST-style IDX files;
-// `celeba`: a folder of face images, under mpirun too), and checks shard folders byte for
+// `celeba`: a folder of face images; both under mpirun too), and checks shard folders byte for
 // byte (`verify`). The jobs are dataio/prep_job.h; this file holds their options.
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -120,13 +120,17 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
       throw gan::UsageError(e.what());
     }
-    if (*c_idx) return gan::dataio::prepare_idx(idx);
     if (*c_verify) return gan::dataio::verify_dataset(verify_dir);
-    // Only the image job runs on many ranks: MPI starts here, once the options are known, and
-    // a rank that fails alone aborts the job.
+    // The preparation jobs run on one rank or many: MPI starts here, once the options are
+    // known, and a rank that fails alone aborts the job.
     gan::dist::World world(&argc, &argv);
     WorldGroup group(world);
     return gan::guarded_main(
-        "gan_prep", [&] { return gan::dataio::prepare_images(images, group); }, world.place());
+        "gan_prep",
+        [&] {
+          return *c_idx ? gan::dataio::prepare_idx(idx, group)
+                        : gan::dataio::prepare_images(images, group);
+        },
+        world.place());
   });
 }

@@ -1,9 +1,10 @@
-// The image job of `gan_prep celeba`. Shard k is made from files [k*S, (k+1)*S) of the sorted
-// plan, by rank k % world_size, with --threads decoding threads; its content therefore depends
-// on nothing but its own files. Each finished shard gets a sidecar (.prep/shard-NNNNN.json:
-// recipe key, sha256, exact channel sums, bad files) written after the shard is renamed into
-// place, so a re-run with the same arguments keeps every shard whose sidecar and sha256 still
-// match and makes the rest. Rank 0 then writes manifest.json and prep-report.json.
+// The preparation job of `gan_prep idx` and `gan_prep celeba`: one job over two sources
+// (PrepSource, below). Shard k is made from inputs [k*S, (k+1)*S) of the source's fixed order,
+// by rank k % world_size; its content therefore depends on nothing but its own inputs. Each
+// finished shard gets a sidecar (.prep/shard-NNNNN.json: job key, sha256, exact channel sums,
+// bad files) written after the shard is renamed into place, so a re-run with the same
+// arguments keeps every shard whose sidecar and sha256 still match and makes the rest. Rank 0
+// then writes manifest.json and prep-report.json from the sidecars.
 #include "dataio/prep_job.h"
 
 #include <spdlog/spdlog.h>
@@ -104,64 +105,12 @@ bool shard_verified(const std::string& out, const ShardRange& r, const std::stri
   }
 }
 
-std::string recipe_key(const PrepRecipe& r, const ImagePrepArgs& a, const std::string& plan_hash) {
-  Sha256 h;
-  const std::string s = r.describe() + "|shard_size=" + std::to_string(a.shard_size) +
-                        "|chunk=" + std::to_string(a.chunk) + "|plan=" + plan_hash;
-  h.update(s.data(), s.size());
-  return h.hex();
-}
-
 std::string plan_hash(const PrepPlan& p) {
   Sha256 h;
   for (const auto& f : p.files) h.update(f.c_str(), f.size() + 1);
   h.update(p.labels.data(), p.labels.size() * sizeof(int64_t));
   for (const auto& n : p.label_names) h.update(n.c_str(), n.size() + 1);
   return h.hex();
-}
-
-void prepare_out_dir(const ImagePrepArgs& a, const std::string& key) {
-  const fs::path out(a.out), prep = out / ".prep", key_file = prep / "key";
-  if (a.force && fs::exists(out)) {
-    for (const auto& e : fs::directory_iterator(out)) {
-      const std::string n = e.path().filename().string();
-      if ((n.rfind("shard-", 0) == 0 && n.find(".h5") != std::string::npos) ||
-          n == "manifest.json" || n == "prep-report.json" || n == ".prep") {
-        fs::remove_all(e.path());
-      }
-    }
-  }
-  if (fs::exists(key_file)) {
-    std::ifstream in(key_file);
-    std::string old;
-    std::getline(in, old);
-    if (old != key) {
-      throw UsageError("--out " + a.out +
-                       " holds shards made with other arguments or other files; use --force to "
-                       "replace them");
-    }
-  } else if (fs::exists(out / "manifest.json")) {
-    throw UsageError("--out " + a.out + " already holds a dataset (use --force to replace it)");
-  }
-  fs::create_directories(prep);
-  write_file_atomic(key_file.string(), key + "\n");
-}
-
-std::string report_json(const ImagePrepArgs& a, const PrepRecipe& r, const PrepPlan& plan,
-                        int64_t written, int64_t shards, const std::vector<BadFile>& bad) {
-  const nlohmann::json j{{"tool", "gan_prep celeba"},
-                         {"source", readable_utf8(a.src)},
-                         {"recipe", r.describe()},
-                         {"split", a.split},
-                         {"attr_file", readable_utf8(a.attr)},
-                         {"partition_file", readable_utf8(a.partition)},
-                         {"planned_files", plan.files.size()},
-                         {"other_split_files", plan.other_split},
-                         {"written", written},
-                         {"shards", shards},
-                         {"skipped", bad.size()},
-                         {"bad_files", bad_files_json(bad)}};
-  return j.dump(2) + "\n";
 }
 
 // --attr / --partition: "auto" finds the list next to the images (or nothing), "none"
@@ -276,21 +225,88 @@ PrepPlan agreed_plan(const ImagePrepArgs& a, const ImagePrepArgs& given, const P
   return plan;
 }
 
+// What the job packs: `items()` inputs in a fixed order, of which shard k holds the usable
+// images of items [k * shard_size, (k + 1) * shard_size). The two sources are an image folder
+// (CelebaSource: files, cropped and resized) and IDX files (IdxSource: images already packed).
+class PrepSource {
+ public:
+  virtual ~PrepSource() = default;
+  virtual int64_t items() const = 0;
+  virtual ImageShape shape() const = 0;
+  virtual int64_t label_dims() const = 0;
+  virtual int64_t num_classes() const { return 0; }  // integer labels: the largest + 1
+  virtual std::vector<std::string> label_names() const { return {}; }
+  // What is made of each input, and which inputs (a hash): with the layout, the job's key; a
+  // re-run keeps a shard only under the same key.
+  virtual std::string recipe_text() const = 0;
+  virtual std::string inputs_id() const = 0;
+  virtual std::string describe_inputs() const = 0;  // for messages: "files under DIR"
+  // The usable images of one range, with their exact channel sums and the refused inputs.
+  virtual ShardBatch make(const ShardRange& r) const = 0;
+  // The shard's provenance; `first_crop` is the first shard's recorded crop box.
+  virtual Recipe recipe(const CropBox& first_crop) const = 0;
+  // Inputs refused while planning, and what prep-report.json says of the source.
+  virtual std::vector<BadFile> excluded() const { return {}; }
+  virtual json report() const = 0;
+};
+
+// How the job lays out its output, whatever the source.
+struct JobLayout {
+  std::string out;
+  int64_t shard_size = 0, chunk = 0;
+  bool force = false;
+};
+
+std::string job_key(const PrepSource& src, const JobLayout& l) {
+  Sha256 h;
+  const std::string s = src.recipe_text() + "|shard_size=" + std::to_string(l.shard_size) +
+                        "|chunk=" + std::to_string(l.chunk) + "|plan=" + src.inputs_id();
+  h.update(s.data(), s.size());
+  return h.hex();
+}
+
+// --out: emptied of a dataset with --force; else it may hold the shards of an unfinished (or
+// finished) run with the same key, which are kept, but nothing else of ours.
+void prepare_out_dir(const JobLayout& l, const std::string& key) {
+  const fs::path out(l.out), prep = out / ".prep", key_file = prep / "key";
+  if (l.force && fs::exists(out)) {
+    for (const auto& e : fs::directory_iterator(out)) {
+      const std::string n = e.path().filename().string();
+      if ((n.rfind("shard-", 0) == 0 && n.find(".h5") != std::string::npos) ||
+          n == "manifest.json" || n == "prep-report.json" || n == ".prep") {
+        fs::remove_all(e.path());
+      }
+    }
+  }
+  if (fs::exists(key_file)) {
+    std::ifstream in(key_file);
+    std::string old;
+    std::getline(in, old);
+    if (old != key) {
+      throw UsageError("--out " + l.out +
+                       " holds shards made with other arguments or other files; use --force to "
+                       "replace them");
+    }
+  } else if (fs::exists(out / "manifest.json")) {
+    throw UsageError("--out " + l.out + " already holds a dataset (use --force to replace it)");
+  }
+  fs::create_directories(prep);
+  write_file_atomic(key_file.string(), key + "\n");
+}
+
 // This rank's shards (k % ranks == rank): each kept when its sidecar and hash still match,
 // else made and followed by its sidecar.
-void make_shards(const ImagePrepArgs& a, const PrepPlan& plan, const PrepRecipe& recipe,
-                 const std::vector<ShardRange>& ranges, const std::string& key,
-                 const PrepGroup& world) {
-  const ImageShape shape{a.size, a.size, 3};
+void make_shards(const PrepSource& src, const JobLayout& l, const std::vector<ShardRange>& ranges,
+                 const std::string& key, const PrepGroup& world) {
   for (const auto& r : ranges) {
     if (!rank_owns(r, world.rank(), world.size())) continue;
     const std::string name = shard_file_name(r.index);
-    const std::string path = (fs::path(a.out) / name).string();
-    if (shard_verified(a.out, r, key)) {
+    const std::string path = (fs::path(l.out) / name).string();
+    if (shard_verified(l.out, r, key)) {
       spdlog::info("{}: kept (verified)", name);
       continue;
     }
-    ShardBatch b = prepare_shard(plan, a.src, r, recipe, a.threads);
+    ShardBatch b = src.make(r);
     fs::remove(path);
     Sidecar s;
     s.key = key;
@@ -303,66 +319,161 @@ void make_shards(const ImagePrepArgs& a, const PrepPlan& plan, const PrepRecipe&
     s.bad = b.bad;
     s.crop = b.first_crop;
     if (b.count > 0) {
-      const auto& c = b.first_crop;
-      Recipe rec{"celeba:" + fs::path(a.src).filename().string(),
-                 {c.y, c.x, c.h, c.w},
-                 resize_filter_name(recipe.filter)};
-      ShardWriter w(path, shape, plan.label_dims, a.chunk, rec);
-      w.append(b.images.data(), plan.label_dims > 0 ? b.labels.data() : nullptr, b.count);
+      ShardWriter w(path, src.shape(), src.label_dims(), l.chunk, src.recipe(b.first_crop));
+      w.append(b.images.data(), src.label_dims() > 0 ? b.labels.data() : nullptr, b.count);
       w.close();
       s.sha256 = sha256_file(path);
     }
-    write_file_atomic(sidecar_path(a.out, r.index), sidecar_json(s));
+    write_file_atomic(sidecar_path(l.out, r.index), sidecar_json(s));
     spdlog::info("{}: {} images, {} skipped", name, b.count, b.bad.size());
   }
 }
 
 // Rank 0, once every shard is made: manifest.json from the sidecars (exact channel sums, so
-// the statistics do not depend on the split) and prep-report.json. Returns the files skipped.
-int64_t finish(const ImagePrepArgs& a, const PrepPlan& plan, const PrepRecipe& recipe,
-               const std::vector<ShardRange>& ranges, const std::string& key) {
-  const ImageShape shape{a.size, a.size, 3};
+// the statistics do not depend on the split) and prep-report.json. Returns the inputs skipped.
+int64_t finish(const PrepSource& src, const JobLayout& l, const std::vector<ShardRange>& ranges,
+               const std::string& key) {
+  const ImageShape shape = src.shape();
   Manifest m;
   m.shape = shape;
-  m.label_dims = plan.label_dims;
-  m.chunk_images = a.chunk;
-  m.label_names = plan.label_names;
-  std::vector<BadFile> bad = plan.excluded;
-  std::array<uint64_t, 3> sum{}, sum_sq{};
+  m.label_dims = src.label_dims();
+  m.num_classes = src.num_classes();
+  m.chunk_images = l.chunk;
+  m.label_names = src.label_names();
+  m.recipe = src.recipe({});
+  std::vector<BadFile> bad = src.excluded();
+  std::vector<uint64_t> sum(shape.c), sum_sq(shape.c);
   bool have_crop = false;
   for (const auto& r : ranges) {
     Sidecar s;
-    if (!load_sidecar(sidecar_path(a.out, r.index), &s) || s.key != key) {
+    if (!load_sidecar(sidecar_path(l.out, r.index), &s) || s.key != key) {
       throw DataError("shard " + shard_file_name(r.index) + " was not finished (did a rank fail?)");
     }
     bad.insert(bad.end(), s.bad.begin(), s.bad.end());
     if (s.count == 0) continue;
-    if (!have_crop) {
-      m.recipe = {"celeba:" + fs::path(a.src).filename().string(),
-                  {s.crop.y, s.crop.x, s.crop.h, s.crop.w},
-                  resize_filter_name(recipe.filter)};
-      have_crop = true;
-    }
+    if (!have_crop) m.recipe = src.recipe(s.crop), have_crop = true;
     m.shards.push_back({shard_file_name(r.index), s.count, s.sha256});
     m.total += s.count;
-    for (int c = 0; c < 3; ++c) sum[c] += s.sum[c], sum_sq[c] += s.sum_sq[c];
+    for (int64_t c = 0; c < shape.c; ++c) sum[c] += s.sum[c], sum_sq[c] += s.sum_sq[c];
   }
   sort_bad_files(&bad);
-  write_file_atomic(
-      (fs::path(a.out) / "prep-report.json").string(),
-      report_json(a, recipe, plan, m.total, static_cast<int64_t>(m.shards.size()), bad));
+  json report = src.report();
+  report["written"] = m.total;
+  report["shards"] = m.shards.size();
+  report["skipped"] = bad.size();
+  report["bad_files"] = bad_files_json(bad);
+  write_file_atomic((fs::path(l.out) / "prep-report.json").string(), report.dump(2) + "\n");
   if (m.total == 0) {
-    throw DataError("none of the " + std::to_string(plan.files.size()) + " files under " + a.src +
-                    " could be used (see " + a.out + "/prep-report.json)");
+    throw DataError("none of the " + std::to_string(src.items()) + " " + src.describe_inputs() +
+                    " could be used (see " + l.out + "/prep-report.json)");
   }
-  channel_stats({sum.begin(), sum.end()}, {sum_sq.begin(), sum_sq.end()},
-                static_cast<uint64_t>(m.total) * a.size * a.size, &m.mean, &m.std);
-  m.save(a.out);
+  channel_stats(sum, sum_sq, static_cast<uint64_t>(m.total) * shape.h * shape.w, &m.mean, &m.std);
+  m.save(l.out);
   spdlog::info(
-      "wrote {} images {}x{}x3 in {} shard(s) to {}; {} file(s) skipped (prep-report.json)",
-      m.total, a.size, a.size, m.shards.size(), a.out, bad.size());
+      "wrote {} images {}x{}x{} in {} shard(s) to {}; {} input(s) skipped (prep-report.json)",
+      m.total, shape.h, shape.w, shape.c, m.shards.size(), l.out, bad.size());
   return static_cast<int64_t>(bad.size());
 }
+
+// The job, on every rank of `world`: prepare --out, make this rank's shards, and finish on
+// rank 0. Returns the inputs skipped, on every rank.
+int64_t run_job(const PrepSource& src, const JobLayout& l, const PrepGroup& world) {
+  const std::string key = job_key(src, l);
+  world.on_root([&] { prepare_out_dir(l, key); });
+  const auto ranges = plan_shards(src.items(), l.shard_size);
+  make_shards(src, l, ranges, key, world);
+  world.barrier();
+  int64_t skipped = 0;
+  world.on_root([&] { skipped = finish(src, l, ranges, key); });
+  return std::stoll(world.broadcast(std::to_string(skipped)));
+}
+
+// An image folder: the agreed plan's files, each decoded, cropped and resized by the recipe on
+// --threads threads.
+class CelebaSource : public PrepSource {
+ public:
+  CelebaSource(const ImagePrepArgs& a, PrepPlan plan, std::string plan_id, PrepRecipe recipe)
+      : a_(a), plan_(std::move(plan)), plan_id_(std::move(plan_id)), recipe_(recipe) {}
+  int64_t items() const override { return static_cast<int64_t>(plan_.files.size()); }
+  ImageShape shape() const override { return {a_.size, a_.size, 3}; }
+  int64_t label_dims() const override { return plan_.label_dims; }
+  std::vector<std::string> label_names() const override { return plan_.label_names; }
+  std::string recipe_text() const override { return recipe_.describe(); }
+  std::string inputs_id() const override { return plan_id_; }
+  std::string describe_inputs() const override { return "files under " + a_.src; }
+  ShardBatch make(const ShardRange& r) const override {
+    return prepare_shard(plan_, a_.src, r, recipe_, a_.threads);
+  }
+  Recipe recipe(const CropBox& c) const override {
+    return {"celeba:" + fs::path(a_.src).filename().string(),
+            {c.y, c.x, c.h, c.w},
+            resize_filter_name(recipe_.filter)};
+  }
+  std::vector<BadFile> excluded() const override { return plan_.excluded; }
+  json report() const override {
+    return {{"tool", "gan_prep celeba"},           {"source", readable_utf8(a_.src)},
+            {"recipe", recipe_.describe()},        {"split", a_.split},
+            {"attr_file", readable_utf8(a_.attr)}, {"partition_file", readable_utf8(a_.partition)},
+            {"planned_files", plan_.files.size()}, {"other_split_files", plan_.other_split}};
+  }
+
+ private:
+  const ImagePrepArgs& a_;
+  PrepPlan plan_;
+  std::string plan_id_;
+  PrepRecipe recipe_;
+};
+
+// IDX files: images already packed, one byte per pixel, with integer class labels.
+class IdxSource : public PrepSource {
+ public:
+  explicit IdxSource(const IdxPrepArgs& a) : a_(a), images_(read_idx_images(a.images)) {
+    if (!a.labels.empty()) {
+      labels_ = read_idx_labels(a.labels);
+      if (static_cast<int64_t>(labels_.size()) != images_.count)
+        throw DataError(a.labels + " has " + std::to_string(labels_.size()) + " labels for " +
+                        std::to_string(images_.count) + " images in " + a.images);
+    }
+    Sha256 h;
+    h.update(images_.pixels.data(), images_.pixels.size());
+    h.update(labels_.data(), labels_.size() * sizeof(int64_t));
+    content_ = h.hex();
+  }
+  int64_t items() const override { return images_.count; }
+  ImageShape shape() const override { return {images_.rows, images_.cols, 1}; }
+  int64_t label_dims() const override { return labels_.empty() ? 0 : 1; }
+  int64_t num_classes() const override {
+    return labels_.empty() ? 0 : *std::max_element(labels_.begin(), labels_.end()) + 1;
+  }
+  std::string recipe_text() const override { return labels_.empty() ? "idx" : "idx+labels"; }
+  std::string inputs_id() const override { return content_; }
+  std::string describe_inputs() const override { return "images in " + a_.images; }
+  ShardBatch make(const ShardRange& r) const override {
+    ShardBatch b;
+    const int64_t bytes = shape().bytes();
+    b.count = r.end - r.begin;
+    const auto* first = images_.pixels.data() + r.begin * bytes;
+    b.images.assign(first, first + b.count * bytes);
+    if (!labels_.empty()) b.labels.assign(labels_.begin() + r.begin, labels_.begin() + r.end);
+    for (uint8_t v : b.images) b.sum[0] += v, b.sum_sq[0] += uint64_t{v} * v;
+    return b;
+  }
+  Recipe recipe(const CropBox&) const override {
+    return {"idx:" + fs::path(a_.images).filename().string(), {0, 0, 0, 0}, "none"};
+  }
+  json report() const override {
+    return {{"tool", "gan_prep idx"},
+            {"source", readable_utf8(a_.images)},
+            {"labels", readable_utf8(a_.labels)},
+            {"planned_images", images_.count}};
+  }
+
+ private:
+  const IdxPrepArgs& a_;
+  IdxImages images_;
+  std::vector<int64_t> labels_;
+  std::string content_;  // sha256 of the pixels and labels
+};
 
 }  // namespace
 
@@ -371,15 +482,9 @@ int prepare_images(const ImagePrepArgs& given, const PrepGroup& world) {
   resolve_lists(given, world, &a);
   const PrepRecipe recipe = recipe_of(a);
   std::string plan_id;
-  const PrepPlan plan = agreed_plan(a, given, world, &plan_id);
-  const std::string key = recipe_key(recipe, a, plan_id);
-  world.on_root([&] { prepare_out_dir(a, key); });
-  const auto ranges = plan_shards(static_cast<int64_t>(plan.files.size()), a.shard_size);
-  make_shards(a, plan, recipe, ranges, key, world);
-  world.barrier();
-  int64_t skipped = 0;
-  world.on_root([&] { skipped = finish(a, plan, recipe, ranges, key); });
-  skipped = std::stoll(world.broadcast(std::to_string(skipped)));
+  PrepPlan plan = agreed_plan(a, given, world, &plan_id);
+  const CelebaSource source(a, std::move(plan), plan_id, recipe);
+  const int64_t skipped = run_job(source, {a.out, a.shard_size, a.chunk, a.force}, world);
   if (skipped > 0 && !a.allow_skips) {
     if (world.rank() == 0) {
       spdlog::error(
@@ -392,28 +497,16 @@ int prepare_images(const ImagePrepArgs& given, const PrepGroup& world) {
   return kExitOk;
 }
 
-int prepare_idx(const IdxPrepArgs& a) {
-  if (fs::exists(fs::path(a.out) / "manifest.json") && !a.force)
-    throw UsageError("--out " + a.out + " already holds a dataset (use --force to replace it)");
-  auto images = read_idx_images(a.images);
-  std::vector<int64_t> labels;
-  if (!a.labels.empty()) {
-    labels = read_idx_labels(a.labels);
-    if (static_cast<int64_t>(labels.size()) != images.count)
-      throw DataError(a.labels + " has " + std::to_string(labels.size()) + " labels for " +
-                      std::to_string(images.count) + " images in " + a.images);
+int prepare_idx(const IdxPrepArgs& a, const PrepGroup& world) {
+  // Every rank reads the files (tens of MB): their errors are the same on every rank.
+  std::unique_ptr<IdxSource> source;
+  try {
+    source = std::make_unique<IdxSource>(a);
+  } catch (const Error& e) {
+    throw Error(e.code(), e.what(), true);
   }
-  Recipe recipe{"idx:" + fs::path(a.images).filename().string(), {0, 0, 0, 0}, "none"};
-  ShardSetWriter w(a.out, {images.rows, images.cols, 1}, labels.empty() ? 0 : 1, a.shard_size,
-                   a.chunk, recipe);
-  const int64_t bytes = images.rows * images.cols;
-  for (int64_t i = 0; i < images.count; ++i)
-    w.add(images.pixels.data() + i * bytes, labels.empty() ? nullptr : &labels[i]);
-  const int64_t classes = labels.empty() ? 0 : *std::max_element(labels.begin(), labels.end()) + 1;
-  const auto m = w.finish(classes);
-  spdlog::info("wrote {} images {}x{}x{} in {} shard(s) to {}", m.total, m.shape.h, m.shape.w,
-               m.shape.c, m.shards.size(), a.out);
-  return 0;
+  run_job(*source, {a.out, a.shard_size, a.chunk, a.force}, world);
+  return kExitOk;
 }
 
 int verify_dataset(const std::string& dir) {

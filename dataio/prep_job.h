@@ -1,7 +1,8 @@
-// Data preparation as a job: `gan_prep idx` (one process) and `gan_prep celeba` (one or many
-// ranks). The image job plans (the sorted file list and the recipe), makes this rank's shards
-// (each followed by a sidecar, so a re-run keeps every shard still valid), and finishes on
-// rank 0 (manifest.json, prep-report.json). dataio knows nothing of MPI: the job sees its
+// Data preparation as one job with two sources: `gan_prep idx` (IDX files) and `gan_prep
+// celeba` (a folder of images), on one rank or many. The job plans (the inputs in a fixed
+// order and the recipe), makes this rank's shards (each followed by a sidecar, so a re-run
+// keeps every shard still valid), and finishes on rank 0 (manifest.json with statistics from
+// the sidecars' exact sums, prep-report.json). dataio knows nothing of MPI: the job sees its
 // ranks through PrepGroup, which gan_prep fills from dist::World.
 #pragma once
 
@@ -35,7 +36,8 @@ struct IdxPrepArgs {
   int64_t chunk = 64;
   bool force = false;
 };
-int prepare_idx(const IdxPrepArgs& a);
+// Runs on every rank of `group`; returns 0 or throws gan::Error.
+int prepare_idx(const IdxPrepArgs& a, const PrepGroup& group);
 
 // `gan_prep celeba`: a folder of face images, cropped and resized, with optional CelebA lists.
 struct ImagePrepArgs {

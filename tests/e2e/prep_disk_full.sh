@@ -2,8 +2,8 @@
 # gan_prep on a disk that fills up (a small tmpfs as --out, at several fill levels): exit 6 with
 # a message naming the file, the bytes needed and the bytes free; no temporary shard and no
 # manifest left; every shard left is whole; and the same command on a larger disk (from a copy
-# of the partial folder) completes: `idx` rewrites, `celeba` resumes from its sidecars, keeping
-# the shards already made. `gan_prep verify` passes on the result. Needs root (mount): exit 77.
+# of the partial folder) completes: both jobs resume from their sidecars, keeping the shards
+# already made. `gan_prep verify` passes on the result. Needs root (mount): exit 77.
 # Usage: prep_disk_full.sh GAN_PREP GEN_CORPUS_PY WORKDIR
 set -uo pipefail
 prep=$1 gen=$2 work=$3
@@ -59,9 +59,9 @@ for job in idx celeba; do
     umount "$mnt"
     "$prep" "${args[@]}" --out "$work/again-$job-$n" >"$work/again-$job-$n.log" 2>&1 ||
       { cat "$work/again-$job-$n.log"; fail "$job on a larger disk did not complete"; }
-    if [ $job = celeba ] && [ "$left" -gt 0 ]; then
+    if [ "$left" -gt 0 ]; then
       grep -q "shard-00000.h5: kept (verified)" "$work/again-$job-$n.log" ||
-        { cat "$work/again-$job-$n.log"; fail "celeba did not resume from its sidecars"; }
+        { cat "$work/again-$job-$n.log"; fail "$job did not resume from its sidecars"; }
     fi
     "$prep" verify "$work/again-$job-$n" >/dev/null || fail "verify failed after completing"
     [ "$(shas "$work/again-$job-$n")" = "$(shas "$work/ref-$job")" ] ||
