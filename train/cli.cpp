@@ -100,31 +100,8 @@ CLI::Option* add_choice(CLI::App& app, const std::string& flag, E& target, const
       ->run_callback_for_default();
 }
 
-// --help's sections. An option not listed stays in CLI11's "Options" (the run's essentials);
-// config.toml lists the options section by section too, which changes no key or value.
-void group_options(CLI::App& app) {
-  const std::pair<const char*, std::vector<const char*>> groups[] = {
-      {"Networks and optimisation",
-       {"--lr", "--lr-d", "--beta1", "--beta2", "--optimizer", "--lr-halve-every", "--z-dim",
-        "--g-width", "--d-width", "--norm", "--init", "--noise", "--spectral-norm",
-        "--label-smoothing", "--g-ema", "--g-ema-kimg", "--g-ema-rampup"}},
-      {"Outputs",
-       {"--log-every", "--sample-every", "--sample-count", "--sample-weights", "--checkpoint-every",
-        "--keep-checkpoints", "--tensorboard", "--debug-trace"}},
-      {"Evaluation during training",
-       {"--eval-images", "--eval-features", "--eval-classifier", "--eval-every"}},
-      {"Devices and distribution",
-       {"--device", "--deterministic", "--backend", "--bucket-mb", "--overlap", "--grad-compress",
-        "--sampling", "--collective-timeout", "--replica-check-every", "--check-collectives",
-        "--comm-curve"}},
-  };
-  for (const auto& [group, flags] : groups)
-    for (const char* flag : flags) app.get_option(flag)->group(group);
-}
-
-}  // namespace
-
-void define_train_options(CLI::App& app, TrainOptions& o) {
+// What to train, on what data, for how long, where to: the options most runs give.
+void define_run_options(CLI::App& app, TrainOptions& o) {
   auto& m = o.model_opts;
   app.set_config("--config", "", "read options from a TOML or INI file");
   app.add_option("--model", o.model, "model to train")
@@ -143,6 +120,18 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--batch-size", o.batch_size, "GLOBAL batch size, split evenly over ranks")
       ->check(kPositive)
       ->capture_default_str();
+  app.add_option("--seed", m.seed, "seed of initialisation, noise and data order")
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "intra-op threads per rank")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
+}
+
+// The networks' shape and how they are optimised, G's moving average included.
+void define_network_options(CLI::App& app, TrainOptions& o) {
+  auto& m = o.model_opts;
+  app.option_defaults()->group("Networks and optimisation");
   app.add_option("--lr", m.lr_g, "learning rate of G and D")
       ->check(kPositive)
       ->capture_default_str();
@@ -153,10 +142,11 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
   app.add_option("--beta2", m.beta2, "Adam beta2")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--seed", m.seed, "seed of initialisation, noise and data order")
-      ->capture_default_str();
-  app.add_option("--threads", o.threads, "intra-op threads per rank")
-      ->check(CLI::Range(1, 256))
+  add_choice(app, "--optimizer", m.optimizer, models::kOptimizerNames,
+             "optimizer of every network");
+  app.add_option("--lr-halve-every", m.lr_halve_every,
+                 "halve the learning rates every N steps (0: never)")
+      ->check(kNonNegative)
       ->capture_default_str();
   app.add_option("--z-dim", m.z_dim, "noise dimension")->check(kPositive)->capture_default_str();
   app.add_option("--g-width", m.g_width, "base channels of G")
@@ -169,88 +159,10 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
              "normalisation in G and D (sync: SyncBatchNorm over ranks)");
   add_choice(app, "--init", m.init, models::kInitNames, "weight initialisation");
   add_choice(app, "--noise", m.noise, models::kNoiseNames, "noise distribution: N(0,1) or U(-1,1)");
-  app.add_option("--log-every", o.log_every, "steps per metrics line")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--sample-every", o.sample_every, "steps per sample grid (0: none)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--checkpoint-every", o.checkpoint_every, "steps per checkpoint (0: at the end)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--keep-checkpoints", o.keep_checkpoints, "checkpoints kept")
-      ->check(kPositive)
-      ->capture_default_str();
-  app.add_option("--replica-check-every", o.replica_check_every,
-                 "steps between cross-rank parameter digest checks (0: off)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--sample-count", o.sample_count, "images in a sample grid")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  app.add_option("--eval-images", o.eval_images,
-                 "images compared at each evaluation (image statistics at sample steps; FD and "
-                 "KID, as many real as generated, with --eval-features or --eval-classifier)")
-      ->check(CLI::Range(2, 100000))
-      ->capture_default_str();
-  add_choice(app, "--backend", o.backend, dist::kBackendNames, "collective backend");
-  app.add_option("--device", o.device, "cpu, or cuda (one GPU per local rank, from local rank)")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
-  app.add_flag("--deterministic", o.deterministic,
-               "GPU: deterministic cuDNN/cuBLAS algorithms, no cuDNN benchmark, no TF32 (slower; "
-               "runs then repeat bit for bit)");
-  app.add_option("--collective-timeout", o.collective_timeout,
-                 "seconds a collective may stay in flight before the job ends with exit 4, "
-                 "naming it (0: wait forever)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
-      ->check(kPositive)
-      ->capture_default_str();
-  add_choice(app, "--overlap", o.overlap, kOverlapNames,
-             "start bucket all-reduces during backward: true, false, or auto (on for CUDA, "
-             "and on CPUs when ranks x threads leave a core free; results are equal)");
-  add_choice(app, "--sampling", o.sampling, dataio::kSamplingNames,
-             "how ranks share an epoch: invariant (the same batches at any world size; "
-             "each rank reads about the whole dataset) or sharded (each rank reads about "
-             "1/N of it, for data larger than a node's memory)");
-  add_choice(app, "--grad-compress", o.grad_compress, dist::kCompressionNames,
-             "gradients travel as fp16/bf16 (fp32 sums)");
-  app.add_flag("--check-collectives", o.check_collectives,
-               "debug: compare every collective across ranks and name a mismatch");
-  add_choice(app, "--optimizer", m.optimizer, models::kOptimizerNames,
-             "optimizer of every network");
-  app.add_option("--lr-halve-every", m.lr_halve_every,
-                 "halve the learning rates every N steps (0: never)")
-      ->check(kNonNegative)
-      ->capture_default_str();
   app.add_flag("--spectral-norm", m.spectral_norm, "spectral normalisation of D's weights");
   app.add_option("--label-smoothing", m.label_smoothing,
                  "one-sided: D's target for real images is 1 - s")
       ->check(CLI::Range(0.0, 0.5))
-      ->capture_default_str();
-  define_model_params(app, m);
-  app.add_option("--eval-features", o.eval_features,
-                 "TorchScript feature network with gan_features.json (scripts/"
-                 "export-fid-inception.py): FD and KID in its features to eval.jsonl and "
-                 "TensorBoard, computed over all ranks")
-      ->capture_default_str();
-  app.add_option("--eval-classifier", o.eval_classifier,
-                 "classifier from `gan_eval train-classifier` as the feature network instead")
-      ->capture_default_str();
-  app.add_option("--eval-every", o.eval_every,
-                 "steps between FD/KID evaluations (0: at the sample steps)")
-      ->check(kNonNegative)
-      ->capture_default_str();
-  app.add_flag("--comm-curve", o.comm_curve,
-               "after training, measure the all-reduce curve of the job's communicator (4 KB "
-               "to the largest gradient bucket) into OUT/allreduce.csv, for "
-               "benchmarks/scaling/report.py");
-  app.add_flag("--debug-trace", o.debug_trace,
-               "every rank writes its raw per-step metrics to log/trace-rank-R.jsonl");
-  app.add_option("--tensorboard", o.tensorboard,
-                 "rank 0 writes TensorBoard event files under OUT/tb (true | false)")
       ->capture_default_str();
   app.add_option("--g-ema", o.g_ema,
                  "keep a moving average of G's weights with this decay per step, e.g. 0.999 "
@@ -266,10 +178,107 @@ void define_train_options(CLI::App& app, TrainOptions& o) {
                  "(0: no ramp-up; StyleGAN2-ADA uses 0.05)")
       ->check(kNonNegative)
       ->capture_default_str();
+}
+
+// What a run writes under --out, and how often.
+void define_output_options(CLI::App& app, TrainOptions& o) {
+  app.option_defaults()->group("Outputs");
+  app.add_option("--log-every", o.log_every, "steps per metrics line")
+      ->check(kPositive)
+      ->capture_default_str();
+  app.add_option("--sample-every", o.sample_every, "steps per sample grid (0: none)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--sample-count", o.sample_count, "images in a sample grid")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   add_choice(app, "--sample-weights", o.sample_weights, kSampleWeightsNames,
              "G's weights for sample grids and evaluation when an average is kept");
-  app.add_flag("--resume", o.resume, "continue from the newest valid checkpoint under --out");
-  group_options(app);
+  app.add_option("--checkpoint-every", o.checkpoint_every, "steps per checkpoint (0: at the end)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--keep-checkpoints", o.keep_checkpoints, "checkpoints kept")
+      ->check(kPositive)
+      ->capture_default_str();
+  app.add_option("--tensorboard", o.tensorboard,
+                 "rank 0 writes TensorBoard event files under OUT/tb (true | false)")
+      ->capture_default_str();
+  app.add_flag("--debug-trace", o.debug_trace,
+               "every rank writes its raw per-step metrics to log/trace-rank-R.jsonl");
+}
+
+// Scores during training (eval.jsonl, TensorBoard).
+void define_eval_options(CLI::App& app, TrainOptions& o) {
+  app.option_defaults()->group("Evaluation during training");
+  app.add_option("--eval-images", o.eval_images,
+                 "images compared at each evaluation (image statistics at sample steps; FD and "
+                 "KID, as many real as generated, with --eval-features or --eval-classifier)")
+      ->check(CLI::Range(2, 100000))
+      ->capture_default_str();
+  app.add_option("--eval-features", o.eval_features,
+                 "TorchScript feature network with gan_features.json (scripts/"
+                 "export-fid-inception.py): FD and KID in its features to eval.jsonl and "
+                 "TensorBoard, computed over all ranks")
+      ->capture_default_str();
+  app.add_option("--eval-classifier", o.eval_classifier,
+                 "classifier from `gan_eval train-classifier` as the feature network instead")
+      ->capture_default_str();
+  app.add_option("--eval-every", o.eval_every,
+                 "steps between FD/KID evaluations (0: at the sample steps)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+}
+
+// Where ranks compute and how they communicate.
+void define_distribution_options(CLI::App& app, TrainOptions& o) {
+  app.option_defaults()->group("Devices and distribution");
+  app.add_option("--device", o.device, "cpu, or cuda (one GPU per local rank, from local rank)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_flag("--deterministic", o.deterministic,
+               "GPU: deterministic cuDNN/cuBLAS algorithms, no cuDNN benchmark, no TF32 (slower; "
+               "runs then repeat bit for bit)");
+  add_choice(app, "--backend", o.backend, dist::kBackendNames, "collective backend");
+  app.add_option("--bucket-mb", o.bucket_mb, "gradient bucket cap, MB")
+      ->check(kPositive)
+      ->capture_default_str();
+  add_choice(app, "--overlap", o.overlap, kOverlapNames,
+             "start bucket all-reduces during backward: true, false, or auto (on for CUDA, "
+             "and on CPUs when ranks x threads leave a core free; results are equal)");
+  add_choice(app, "--grad-compress", o.grad_compress, dist::kCompressionNames,
+             "gradients travel as fp16/bf16 (fp32 sums)");
+  add_choice(app, "--sampling", o.sampling, dataio::kSamplingNames,
+             "how ranks share an epoch: invariant (the same batches at any world size; "
+             "each rank reads about the whole dataset) or sharded (each rank reads about "
+             "1/N of it, for data larger than a node's memory)");
+  app.add_option("--collective-timeout", o.collective_timeout,
+                 "seconds a collective may stay in flight before the job ends with exit 4, "
+                 "naming it (0: wait forever)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_option("--replica-check-every", o.replica_check_every,
+                 "steps between cross-rank parameter digest checks (0: off)")
+      ->check(kNonNegative)
+      ->capture_default_str();
+  app.add_flag("--check-collectives", o.check_collectives,
+               "debug: compare every collective across ranks and name a mismatch");
+  app.add_flag("--comm-curve", o.comm_curve,
+               "after training, measure the all-reduce curve of the job's communicator (4 KB "
+               "to the largest gradient bucket) into OUT/allreduce.csv, for "
+               "benchmarks/scaling/report.py");
+}
+
+}  // namespace
+
+void define_train_options(CLI::App& app, TrainOptions& o) {
+  // --help lists them in this order, a group each (the model settings last).
+  define_run_options(app, o);
+  define_network_options(app, o);
+  define_output_options(app, o);
+  define_eval_options(app, o);
+  define_distribution_options(app, o);
+  app.option_defaults()->group("Options");
+  define_model_params(app, o.model_opts);
 }
 
 void resolve_train_options(CLI::App& app, TrainOptions& o) {
