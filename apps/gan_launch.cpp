@@ -77,11 +77,10 @@ int run_hosts(HostsOptions opt, bool dry_run, bool probe, const CheckFlags& flag
     if (!agent) throw UsageError("--rsh-agent '" + opt.rsh_agent + "' is not an executable");
     opt.rsh_agent = *agent;
   }
-  auto launch = build_hosts_command(opt, cmd);
   check_command(cmd, opt.ranks, flags);
   if (dry_run) {
     if (probe) std::cout << describe(build_hosts_probe(opt)) << "\n";
-    std::cout << describe(launch) << "\n";
+    std::cout << describe(build_hosts_command(opt, cmd)) << "\n";
     return kExitOk;
   }
   if (probe) {
@@ -89,12 +88,26 @@ int run_hosts(HostsOptions opt, bool dry_run, bool probe, const CheckFlags& flag
     // address each rank has before any training starts.
     auto p = build_hosts_probe(opt);
     spdlog::info("probe: {}", describe(p));
-    int rc = run_inherit(p.argv, p.env);
-    if (rc != 0) {
-      throw DistError("mpirun probe over " + opt.hostfile + " failed (exit " + std::to_string(rc) +
-                      "): check host names, the rsh agent and --net");
+    for (const auto& [k, v] : p.env) ::setenv(k.c_str(), v.c_str(), 1);
+    const auto r = run_capture(p.argv);
+    std::cout << r.out << std::flush;
+    std::cerr << r.err << std::flush;
+    if (r.exit_code != 0) {
+      throw DistError("mpirun probe over " + opt.hostfile + " failed (exit " +
+                      std::to_string(r.exit_code) + "): check host names, the rsh agent and --net");
+    }
+    const auto shared = hosts_sharing_a_kernel(r.out);
+    if (!shared.empty()) {
+      opt.bind_none = true;
+      std::string names;
+      for (const auto& h : shared) names += (names.empty() ? "" : ", ") + h;
+      spdlog::warn(
+          "hosts {} are one machine (the same kernel): ranks are not bound to cores, since each "
+          "host's binding would put its ranks on the same cores as the others'",
+          names);
     }
   }
+  auto launch = build_hosts_command(opt, cmd);
   spdlog::info("{}", describe(launch));
   exec_replace(launch.argv, launch.env);
 }

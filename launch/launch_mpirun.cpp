@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -255,6 +256,7 @@ std::vector<std::string> hosts_mpirun_prefix(const HostsOptions& opt) {
     argv.insert(argv.end(), {"--map-by", "slot"});
   }
   if (opt.oversubscribe) argv.push_back("--oversubscribe");
+  if (opt.bind_none) argv.insert(argv.end(), {"--bind-to", "none"});
   argv.insert(argv.end(), {"-x", "OMP_NUM_THREADS", "-x", "OPENBLAS_NUM_THREADS"});
   for (const char* v : {"PATH", "LD_LIBRARY_PATH"}) {
     if (std::getenv(v)) argv.insert(argv.end(), {"-x", v});  // -x of an unset one only warns
@@ -277,8 +279,28 @@ LaunchCommand build_hosts_probe(const HostsOptions& opt) {
   out.argv.insert(out.argv.end(),
                   {"/bin/sh", "-c",
                    "echo \"gan_launch-probe rank=$OMPI_COMM_WORLD_RANK host=$(hostname) "
+                   "kernel=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) "
                    "addrs=$(hostname -I 2>/dev/null)\""});
   return out;
+}
+
+std::vector<std::string> hosts_sharing_a_kernel(const std::string& probe_output) {
+  std::map<std::string, std::set<std::string>> hosts_of;  // boot id -> host names
+  for (const auto& line : split(probe_output, '\n')) {
+    std::string host, kernel;
+    std::istringstream words(line);
+    std::string w;
+    if (!(words >> w) || w != "gan_launch-probe") continue;
+    while (words >> w) {
+      if (w.rfind("host=", 0) == 0) host = w.substr(5);
+      if (w.rfind("kernel=", 0) == 0) kernel = w.substr(7);
+    }
+    if (!host.empty() && !kernel.empty()) hosts_of[kernel].insert(host);
+  }
+  std::set<std::string> shared;
+  for (const auto& [kernel, hosts] : hosts_of)
+    if (hosts.size() > 1) shared.insert(hosts.begin(), hosts.end());
+  return {shared.begin(), shared.end()};
 }
 
 std::string describe(const LaunchCommand& cmd) {

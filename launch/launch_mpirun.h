@@ -63,6 +63,9 @@ struct HostsOptions {
   std::string net;        // interface or CIDR for TCP traffic (btl/oob_tcp_if_include)
   std::string rsh_agent;  // replaces ssh for starting orted on the other hosts
   bool oversubscribe = false;
+  // Ranks unbound (--bind-to none): set when the probe finds hosts that are one machine, where
+  // each host's binding would pin its ranks to the same cores as the other hosts'.
+  bool bind_none = false;
   bool as_root = false;
   int omp_threads = 1;
 };
@@ -80,8 +83,14 @@ std::vector<HostfileEntry> read_hostfile(const std::string& path);
 std::vector<std::string> hosts_mpirun_prefix(const HostsOptions& opt);
 LaunchCommand build_hosts_command(const HostsOptions& opt, const std::vector<std::string>& cmd);
 
-// Line every rank of the probe prints: "gan_launch-probe rank=R host=H addrs=A B".
+// Line every rank of the probe prints: "gan_launch-probe rank=R host=H kernel=K addrs=A B",
+// K the kernel's boot id (/proc/sys/kernel/random/boot_id).
 LaunchCommand build_hosts_probe(const HostsOptions& opt);
+
+// From the probe's output: the hosts whose kernel another host also runs (network namespaces
+// or containers on one machine, as the emulated-cluster tests and benchmarks use), sorted;
+// empty when every host is a machine of its own.
+std::vector<std::string> hosts_sharing_a_kernel(const std::string& probe_output);
 
 // Renders a command the way --dry-run prints it.
 std::string describe(const LaunchCommand& cmd);

@@ -117,22 +117,6 @@ void exec_replace(const std::vector<std::string>& argv,
   throw Error(kExitFailure, "cannot start '" + argv[0] + "': " + std::strerror(errno));
 }
 
-int run_inherit(const std::vector<std::string>& argv,
-                const std::map<std::string, std::string>& env) {
-  pid_t pid = fork();
-  if (pid < 0) throw Error(kExitFailure, std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    auto c_argv = to_c_argv(argv);
-    execvp(c_argv[0], c_argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return decode_status(status);
-}
-
 std::optional<std::string> find_executable(const std::string& name) {
   auto usable = [](const std::string& p) {
     struct stat st {};

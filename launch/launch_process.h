@@ -26,10 +26,6 @@ std::vector<ProcessResult> run_capture_all(const std::vector<std::vector<std::st
 [[noreturn]] void exec_replace(const std::vector<std::string>& argv,
                                const std::map<std::string, std::string>& env);
 
-// Runs argv with extra env and waits, output going to this process's stdout/stderr.
-int run_inherit(const std::vector<std::string>& argv,
-                const std::map<std::string, std::string>& env);
-
 // Absolute path of an executable: as given when it contains '/', else searched in PATH.
 std::optional<std::string> find_executable(const std::string& name);
 

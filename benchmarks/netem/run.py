@@ -52,12 +52,14 @@ def sh(argv, **kw):
 def on_first_host(argv):
     """argv run inside host 1 with its own host name, as a command on a cluster's first node.
 
-    Binding off: the pretend hosts share this machine's cores, and mpirun on each would bind
-    its first rank to "its" core 0, the same core for every host (ranks then take turns at
-    the scheduler's time slice: all-reduces measured in multiples of ~8 ms)."""
+    Binding must be off: the pretend hosts share this machine's cores, and mpirun on each
+    would bind its first rank to "its" core 0, the same core for every host (ranks then take
+    turns at the scheduler's time slice: all-reduces measured in multiples of ~8 ms). Plain
+    mpirun below is given --bind-to none; gan_launch hosts finds in its probe that the hosts
+    share one kernel and leaves the ranks unbound itself."""
     cmd = " ".join(shlex.quote(str(a)) for a in argv)
     return ["ip", "netns", "exec", f"{PREFIX}-h1", "unshare", "--uts", "/bin/sh", "-c",
-            f"hostname {PREFIX}-h1 && OMPI_MCA_hwloc_base_binding_policy=none exec {cmd}"]
+            f"hostname {PREFIX}-h1 && exec {cmd}"]
 
 
 def mpirun_hosts(n, argv):

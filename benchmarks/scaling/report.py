@@ -10,6 +10,8 @@ scaling), each with --comm-curve, under gan_launch like any job, e.g. on one nod
     done
     /usr/bin/python3 benchmarks/scaling/report.py bench/np* --out bench/report
 
+(benchmarks/scaling/sweep.py does both in one command.)
+
 (gan_launch hosts or slurm the same way; on GPUs add --device cuda: phases are then timed
 with CUDA events and the curve is NCCL's.) From each run it reads what gan_dist measured:
 the per-phase medians of metrics.jsonl (forward, backward, optimizer, exposed communication,

@@ -4,12 +4,14 @@ on local mpirun, and on two network-namespace hosts. One case per invocation:
 
     launch_cluster_test.py CASE      (CASE: prep, local, complete, complete_mpirun, sweep,
                                       requeue, kill_restart, bad_input, two_hosts,
-                                      check_local, check_slurm)
+                                      check_local, check_slurm, scaling_sweep_local,
+                                      scaling_sweep_slurm)
 
 Environment: GAN_LAUNCH_BIN, GAN_DIST_BIN, GAN_PREP_BIN, GAN_LAUNCH_SCRIPTS (repo scripts/),
 GAN_LAUNCH_TEST_WORK (scratch folder), SLURM_CONF (from scripts/slurm-local.sh),
 FASHION_MNIST_DIR. Exit 0 pass, 1 fail, 77 skip (a real part is missing).
 """
+import csv
 import json
 import os
 import re
@@ -647,7 +649,7 @@ def case_two_hosts():
         argv = ["ip", "netns", "exec", f"{prefix}-a", "unshare", "--uts", "/bin/sh", "-c", shell]
         log("$", " ".join(argv))
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        seen = {}
+        seen, cpus = {}, {}
         t0 = time.time()
         while p.poll() is None and time.time() - t0 < 300:
             for ns in (f"{prefix}-a", f"{prefix}-b"):
@@ -657,6 +659,8 @@ def case_two_hosts():
                         args = open(f"/proc/{pid}/cmdline").read().split("\0")
                         if GAN_DIST in args[:2]:  # the binary, or a script's interpreter
                             seen[ns] = pid
+                            status = open(f"/proc/{pid}/status").read()
+                            cpus[ns] = re.search(r"Cpus_allowed_list:\s*(\S+)", status).group(1)
                     except OSError:
                         pass
             time.sleep(0.2)
@@ -664,7 +668,7 @@ def case_two_hosts():
             p.kill()
         so, se = p.communicate()
         check(p.returncode == 0, f"gan_launch hosts exit {p.returncode}:\n{se[-4000:]}")
-        probe = re.findall(r"gan_launch-probe rank=(\d+) host=(\S+) addrs=(\S+)", so)
+        probe = re.findall(r"gan_launch-probe rank=(\d+) host=(\S+) kernel=\S+ addrs=(\S+)", so)
         check(len(probe) == 2, f"expected 2 probe lines, got: {so}")
         addrs = {int(r): (h, a) for r, h, a in probe}
         log("ranks:", addrs)
@@ -672,6 +676,12 @@ def case_two_hosts():
         check({addrs[0][1], addrs[1][1]} == set(hosts.values()), f"rank addresses {addrs} are not {hosts}")
         check(addrs[0][0] != addrs[1][0], f"both ranks report host {addrs[0][0]}")
         check(set(seen) == set(hosts), f"gan_dist ran in namespaces {sorted(seen)}, expected {sorted(hosts)}")
+        # The two pretend hosts are one machine: gan_launch saw it in the probe and left the
+        # ranks unbound, so they are not both pinned to "their host's" core 0.
+        check("are one machine (the same kernel)" in se and "--bind-to none" in se,
+              f"gan_launch did not unbind the ranks of two hosts on one machine:\n{se[-3000:]}")
+        check(len(set(cpus.values())) > 1 or all("-" in c or "," in c for c in cpus.values()),
+              f"the ranks' allowed CPUs {cpus} pin them to one core")
         assert_trained(out_dir, steps, 2)
     finally:
         run([netns, "down", prefix, net])
@@ -679,6 +689,52 @@ def case_two_hosts():
 
 def _q(s):
     return "'" + s.replace("'", "'\\''") + "'"
+
+
+SWEEP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../benchmarks/scaling/sweep.py")
+
+
+def _scaling_sweep(name, launch_opts):
+    """benchmarks/scaling/sweep.py: one run per world size under gan_launch, then the report."""
+    out = fresh_dir(name)
+    dist = [GAN_DIST, "--model", "dcgan", "--data", DATA, "--threads", "1", "--log-every", "2",
+            "--g-width", "16", "--d-width", "16"] + EXTRA
+    argv = ["/usr/bin/python3", SWEEP, "--ranks", "1,2", "--per-rank-batch", "16", "--steps", "12",
+            "--out", out, "--gan-launch", LAUNCH] + launch_opts + ["--"] + dist
+    rc, so, err = run(argv, timeout=600)
+    check(rc == 0, f"sweep exit {rc}: {so[-2000:]} {err[-3000:]}")
+    for n in (1, 2):
+        assert_trained(os.path.join(out, f"np{n}"), 12, n)
+        cfg = open(os.path.join(out, f"np{n}", "config.toml")).read()
+        check(re.search(rf"^batch-size\s*=\s*{16 * n}$", cfg, re.M), f"np{n}: batch-size is not {16 * n}")
+    rows = list(csv.DictReader(open(os.path.join(out, "report", "scaling.csv"))))
+    check([int(r["ranks"]) for r in rows] == [1, 2], f"scaling.csv ranks: {[r['ranks'] for r in rows]}")
+    for r in rows:
+        check(int(r["batch_per_rank"]) == 16 and float(r["images_per_s"]) > 0, f"scaling.csv row {r}")
+    proj = list(csv.DictReader(open(os.path.join(out, "report", "projection.csv"))))
+    check({int(p["ranks"]) for p in proj} >= {1, 2, 4, 512}, "projection.csv does not reach 512 ranks")
+    with open(os.path.join(out, "report", "scaling.png"), "rb") as f:
+        check(f.read(8) == b"\x89PNG\r\n\x1a\n", "scaling.png is not a PNG")
+    report = open(os.path.join(out, "report", "report.md")).read()
+    check("| 2 |" in report and "## Projection" in report, f"report.md: {report[:500]}")
+    # Run again: the finished world sizes are kept, only the report is made again.
+    rc, so, err = run(argv, timeout=300)
+    check(rc == 0 and so.count("is finished, kept") == 2, f"second sweep exit {rc}: {so[-2000:]}")
+    # The sweep sets the batch: a command that sets it is refused before anything runs.
+    rc, so, err = run(argv[:-len(dist)] + dist + ["--batch-size", "8"], timeout=60)
+    check(rc == 2 and "--batch-size" in err, f"--batch-size in the command: exit {rc}: {err}")
+
+
+def case_scaling_sweep_local():
+    need_gan_dist()
+    _scaling_sweep("scaling-sweep-local", ["--launch", "local"])
+
+
+def case_scaling_sweep_slurm():
+    need_gan_dist()
+    need_slurm()
+    _scaling_sweep("scaling-sweep-slurm", ["--launch", "slurm", "--ranks-per-node", "2",
+                                           "--poll-s", "0.5"])
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}

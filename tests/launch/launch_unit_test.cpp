@@ -2,6 +2,7 @@
 // the sbatch script (checked with `bash -n`), status files. No cluster needed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -388,6 +389,40 @@ TEST(Hosts, UsesTcpAndOneRankPerGpu) {
               build_hosts_command(o, {"/x/gan_dist"});
             }).find("'" + o.hostfile + "' has more than 2147483647 slots"),
             std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Pretend hosts (namespaces of one machine) report the same kernel boot id; binding each
+// host's ranks would pin them to the same cores, so they run unbound. Real hosts keep
+// mpirun's binding.
+TEST(Hosts, HostsOfOneMachineAreFoundAndRunUnbound) {
+  const std::string probe =
+      "gan_launch-probe rank=0 host=a kernel=1111 addrs=10.0.0.1\n"
+      "gan_launch-probe rank=1 host=b kernel=1111 addrs=10.0.0.2 10.9.0.2\n"
+      "gan_launch-probe rank=2 host=b kernel=1111 addrs=10.0.0.2\n"
+      "gan_launch-probe rank=3 host=c kernel=2222 addrs=10.0.0.3\n"
+      "some other line host=d kernel=2222\n";
+  EXPECT_EQ(hosts_sharing_a_kernel(probe), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(hosts_sharing_a_kernel("gan_launch-probe rank=0 host=a kernel=1 addrs=x\n"
+                                     "gan_launch-probe rank=1 host=b kernel=2 addrs=y\n")
+                  .empty());
+  // Two ranks on one host is one machine of its own, not a shared one.
+  EXPECT_TRUE(hosts_sharing_a_kernel("gan_launch-probe rank=0 host=a kernel=1 addrs=x\n"
+                                     "gan_launch-probe rank=1 host=a kernel=1 addrs=x\n")
+                  .empty());
+  auto dir = temp_dir("hosts_bind");
+  std::ofstream(dir / "hf") << "a slots=1\nb slots=1\n";
+  HostsOptions o;
+  o.hostfile = (dir / "hf").string();
+  o.ranks = 2;
+  EXPECT_FALSE(contains(build_hosts_command(o, {"/x/gan_dist"}).argv, "--bind-to"));
+  o.bind_none = true;
+  const auto argv = build_hosts_command(o, {"/x/gan_dist"}).argv;
+  const auto at = std::find(argv.begin(), argv.end(), "--bind-to");
+  ASSERT_NE(at, argv.end());
+  EXPECT_EQ(*(at + 1), "none");
+  const auto probe_cmd = build_hosts_probe(o).argv.back();
+  EXPECT_NE(probe_cmd.find("kernel=$(cat /proc/sys/kernel/random/boot_id"), std::string::npos);
   fs::remove_all(dir);
 }
 
