@@ -207,11 +207,12 @@ def main():
                      "efficiency": efficiency(r)})
     write_csv(os.path.join(a.out, "scaling.csv"), rows)
     with open(os.path.join(a.out, "allreduce.csv"), "w") as f:
-        f.write("ranks,bytes,time_us,busbw_GBps\n")
+        # nccl-tests' definitions: algbw = bytes / time, busbw = algbw x 2(n-1)/n.
+        f.write("ranks,bytes,time_us,algbw_GBps,busbw_GBps\n")
         for r in runs:
             n = r["ranks"]
             for b, t in sorted(r["curve"].items()):
-                f.write(f"{n},{b},{t:.3f},{b * 2 * (n - 1) / n / t / 1e3:.4f}\n")
+                f.write(f"{n},{b},{t:.3f},{b / t / 1e3:.4f},{b * 2 * (n - 1) / n / t / 1e3:.4f}\n")
 
     proj, stop = [], {}
     if STATED and not base["messages"]:

@@ -711,6 +711,11 @@ def _scaling_sweep(name, launch_opts):
     check([int(r["ranks"]) for r in rows] == [1, 2], f"scaling.csv ranks: {[r['ranks'] for r in rows]}")
     for r in rows:
         check(int(r["batch_per_rank"]) == 16 and float(r["images_per_s"]) > 0, f"scaling.csv row {r}")
+    curve = list(csv.DictReader(open(os.path.join(out, "report", "allreduce.csv"))))
+    two = [c for c in curve if c["ranks"] == "2"]
+    check(two and int(two[0]["bytes"]) == 4096, f"allreduce.csv has no 2-rank curve from 4 KB: {curve[:3]}")
+    for c in two:  # busbw = algbw x 2(n-1)/n, which is 1 at n = 2
+        check(float(c["algbw_GBps"]) > 0 and c["algbw_GBps"] == c["busbw_GBps"], f"allreduce.csv row {c}")
     proj = list(csv.DictReader(open(os.path.join(out, "report", "projection.csv"))))
     check({int(p["ranks"]) for p in proj} >= {1, 2, 4, 512}, "projection.csv does not reach 512 ranks")
     with open(os.path.join(out, "report", "scaling.png"), "rb") as f:
