@@ -418,6 +418,71 @@ AxisMap axis_map(int o) {
   }
 }
 
+// The EXIF orientation in a JPEG's saved APP1 markers (1 when there is none).
+int jpeg_exif_orientation(const jpeg_decompress_struct* c) {
+  for (jpeg_saved_marker_ptr m = c->marker_list; m; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 &&
+        std::memcmp(m->data, "Exif\0\0", 6) == 0) {
+      return parse_exif_orientation(m->data + 6, m->data_length - 6);
+    }
+  }
+  return 1;
+}
+
+// A rectangle of the stored image in decoded (DCT-scaled) pixels: [x0, x1) x [y0, y1).
+struct StoredRect {
+  int x0, x1, y0, y1;
+};
+
+// The stored pixels that the oriented crop `box` needs, at DCT scale 1/denom of a w x h
+// image decoded to sw x sh, widened by the resampler's support (so edge pixels of the crop
+// resample as they would from the whole image) and clipped to the image.
+StoredRect stored_rect_for_crop(const CropBox& box, const AxisMap& am, int64_t w, int64_t h,
+                                int denom, int sw, int sh, const DecodeOptions& opts) {
+  const int side = std::max(opts.min_side, 1);
+  auto margin = [&](int len) {
+    const double scaled = static_cast<double>(len) / denom;
+    return static_cast<int>(std::ceil(opts.resample_support * std::max(scaled / side, 1.0))) + 2;
+  };
+  const int m_ox = margin(box.w), m_oy = margin(box.h);
+  // Oriented interval -> stored interval on an axis of full length f.
+  auto to_raw = [](int a0, int a1, bool rev, int64_t f, int* b0, int* b1) {
+    *b0 = rev ? static_cast<int>(f - a1) : a0;
+    *b1 = rev ? static_cast<int>(f - a0) : a1;
+  };
+  int x0, x1, y0, y1, mx, my;
+  if (!am.ox_is_raw_y) {
+    to_raw(box.x, box.x + box.w, am.ox_rev, w, &x0, &x1);
+    to_raw(box.y, box.y + box.h, am.oy_rev, h, &y0, &y1);
+    mx = m_ox, my = m_oy;
+  } else {
+    to_raw(box.y, box.y + box.h, am.oy_rev, w, &x0, &x1);
+    to_raw(box.x, box.x + box.w, am.ox_rev, h, &y0, &y1);
+    mx = m_oy, my = m_ox;
+  }
+  return {std::max(0, x0 / denom - mx), std::min(sw, (x1 + denom - 1) / denom + mx),
+          std::max(0, y0 / denom - my), std::min(sh, (y1 + denom - 1) / denom + my)};
+}
+
+// CMYK (4 bytes a pixel) to RGB (3) in place: RGB = (1 - C)(1 - K). Adobe (Photoshop) writes
+// the inks inverted, so the stored value already is 1 - C.
+void cmyk_to_rgb(std::vector<uint8_t>* raw, size_t pixels, bool adobe_inverted) {
+  uint8_t* p = raw->data();
+  for (size_t i = 0; i < pixels; ++i) {
+    uint32_t cc = p[4 * i], mm = p[4 * i + 1], yy = p[4 * i + 2], kk = p[4 * i + 3];
+    if (!adobe_inverted) {
+      cc = 255 - cc;
+      mm = 255 - mm;
+      yy = 255 - yy;
+      kk = 255 - kk;
+    }
+    p[3 * i] = static_cast<uint8_t>((cc * kk + 127) / 255);
+    p[3 * i + 1] = static_cast<uint8_t>((mm * kk + 127) / 255);
+    p[3 * i + 2] = static_cast<uint8_t>((yy * kk + 127) / 255);
+  }
+  raw->resize(pixels * 3);
+}
+
 // Asks the caller's region callback for the box. Kept out of decode_jpeg so that no object
 // with a destructor lives in the frame that a libjpeg longjmp returns to.
 bool ImageDecoder::Impl::ask_region(const DecodeOptions& opts, int full_w, int full_h, CropBox* box,
@@ -455,16 +520,7 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
     throw ImageError(path, "image dimensions " + pixels_str(w, h) + " exceed the cap of " +
                                std::to_string(opts.max_pixels) + " pixels");
   }
-  int orientation = 1;
-  if (opts.apply_exif_orientation) {
-    for (jpeg_saved_marker_ptr m = c->marker_list; m; m = m->next) {
-      if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 &&
-          std::memcmp(m->data, "Exif\0\0", 6) == 0) {
-        orientation = parse_exif_orientation(m->data + 6, m->data_length - 6);
-        break;
-      }
-    }
-  }
+  const int orientation = opts.apply_exif_orientation ? jpeg_exif_orientation(c) : 1;
   const bool cmyk = c->jpeg_color_space == JCS_CMYK || c->jpeg_color_space == JCS_YCCK;
   // libjpeg converts YCCK to CMYK but refuses CMYK to RGB: we take CMYK and convert below.
   c->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -490,31 +546,8 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
   // The stored-image rectangle to reconstruct, in decoded (scaled) pixels.
   int rx0 = 0, rw = sw, ry0 = 0, rh = sh;
   if (have_box && opts.allow_roi) {
-    const int side = std::max(opts.min_side, 1);
-    auto margin = [&](int len) {
-      const double scaled = static_cast<double>(len) / denom;
-      return static_cast<int>(std::ceil(opts.resample_support * std::max(scaled / side, 1.0))) + 2;
-    };
-    const int m_ox = margin(box.w), m_oy = margin(box.h);
-    // Oriented interval -> stored interval on an axis of full length f.
-    auto to_raw = [](int a0, int a1, bool rev, int64_t f, int* b0, int* b1) {
-      *b0 = rev ? static_cast<int>(f - a1) : a0;
-      *b1 = rev ? static_cast<int>(f - a0) : a1;
-    };
-    int x0, x1, y0, y1, mx, my;
-    if (!am.ox_is_raw_y) {
-      to_raw(box.x, box.x + box.w, am.ox_rev, w, &x0, &x1);
-      to_raw(box.y, box.y + box.h, am.oy_rev, h, &y0, &y1);
-      mx = m_ox, my = m_oy;
-    } else {
-      to_raw(box.y, box.y + box.h, am.oy_rev, w, &x0, &x1);
-      to_raw(box.x, box.x + box.w, am.ox_rev, h, &y0, &y1);
-      mx = m_oy, my = m_ox;
-    }
-    const int sx0 = std::max(0, x0 / denom - mx);
-    const int sx1 = std::min(sw, (x1 + denom - 1) / denom + mx);
-    const int sy0 = std::max(0, y0 / denom - my);
-    const int sy1 = std::min(sh, (y1 + denom - 1) / denom + my);
+    const StoredRect r = stored_rect_for_crop(box, am, w, h, denom, sw, sh, opts);
+    const int sx0 = r.x0, sx1 = r.x1, sy0 = r.y0, sy1 = r.y1;
     if (sx1 > sx0 && sy1 > sy0) {
       if (sx0 > 0 || sx1 < sw) {
         JDIMENSION xo = static_cast<JDIMENSION>(sx0), xw = static_cast<JDIMENSION>(sx1 - sx0);
@@ -568,25 +601,7 @@ void ImageDecoder::Impl::decode_jpeg(const uint8_t* data, size_t size, const Dec
     jpeg_finish_decompress(c);  // reads up to EOI: a file cut right after its last scan fails
   }
 
-  if (cmyk) {
-    // RGB = (1 - C)(1 - K). Adobe (Photoshop) writes the inks inverted, so the stored
-    // value already is 1 - C.
-    const size_t n = static_cast<size_t>(raw_w) * raw_h;
-    uint8_t* p = raw.data();
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t cc = p[4 * i], mm = p[4 * i + 1], yy = p[4 * i + 2], kk = p[4 * i + 3];
-      if (!adobe_inverted) {
-        cc = 255 - cc;
-        mm = 255 - mm;
-        yy = 255 - yy;
-        kk = 255 - kk;
-      }
-      p[3 * i] = static_cast<uint8_t>((cc * kk + 127) / 255);
-      p[3 * i + 1] = static_cast<uint8_t>((mm * kk + 127) / 255);
-      p[3 * i + 2] = static_cast<uint8_t>((yy * kk + 127) / 255);
-    }
-    raw.resize(n * 3);
-  }
+  if (cmyk) cmyk_to_rgb(&raw, static_cast<size_t>(raw_w) * raw_h, adobe_inverted);
   out->format = ImageFormat::kJpeg;
   out->full_width = full_w;
   out->full_height = full_h;
