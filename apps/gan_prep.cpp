@@ -12,7 +12,7 @@
 
 namespace {
 
-// The image job's ranks are the MPI world's (a world of one without mpirun).
+// The preparation job's ranks are the MPI world's (a world of one without mpirun).
 class WorldGroup : public gan::dataio::PrepGroup {
  public:
   explicit WorldGroup(const gan::dist::World& world) : world_(world) {}
@@ -50,7 +50,9 @@ void add_idx_options(CLI::App* c, gan::dataio::IdxPrepArgs* a) {
   c->add_option("--labels", a->labels, "IDX label file")->check(CLI::ExistingFile);
   c->add_option("--out", a->out, "output folder")->required();
   add_shard_layout(c, &a->shard_size, &a->chunk, "images per shard");
-  c->add_flag("--force", a->force, "replace an existing dataset in --out");
+  c->add_flag("--force", a->force,
+              "replace what --out holds (without it, a folder made by the same command is "
+              "resumed: verified shards are kept)");
 }
 
 void add_celeba_options(CLI::App* c, gan::dataio::ImagePrepArgs* a) {
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
   CLI::App app{"gan_prep: datasets to verified HDF5 shards"};
   app.require_subcommand(1);
   gan::dataio::IdxPrepArgs idx;
-  auto* c_idx = app.add_subcommand("idx", "pack MNIST-style IDX files (.gz or plain)");
+  auto* c_idx =
+      app.add_subcommand("idx", "pack MNIST-style IDX files (.gz or plain); runs under mpirun too");
   add_idx_options(c_idx, &idx);
   gan::dataio::ImagePrepArgs images;
   auto* c_celeba = app.add_subcommand(

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/checked_io.h"
 #include "core/errors.h"
@@ -377,7 +378,9 @@ int64_t finish(const PrepSource& src, const JobLayout& l, const std::vector<Shar
 
 // The job, on every rank of `world`: prepare --out, make this rank's shards, and finish on
 // rank 0. Returns the inputs skipped, on every rank.
-int64_t run_job(const PrepSource& src, const JobLayout& l, const PrepGroup& world) {
+int64_t run_job(const PrepSource& src, const JobLayout& layout, const PrepGroup& world) {
+  JobLayout l = layout;
+  l.chunk = std::min(l.chunk, l.shard_size);  // a chunk, the loader's read block, fits a shard
   const std::string key = job_key(src, l);
   world.on_root([&] { prepare_out_dir(l, key); });
   const auto ranges = plan_shards(src.items(), l.shard_size);
@@ -498,12 +501,35 @@ int prepare_images(const ImagePrepArgs& given, const PrepGroup& world) {
 }
 
 int prepare_idx(const IdxPrepArgs& a, const PrepGroup& world) {
-  // Every rank reads the files (tens of MB): their errors are the same on every rank.
+  // Every rank reads the files (tens of MB), and the ranks compare what they read: an error
+  // on any rank, or ranks that read different data (copies that differ between nodes), stops
+  // all of them with the same message instead of leaving some waiting.
   std::unique_ptr<IdxSource> source;
+  std::string mine;
   try {
     source = std::make_unique<IdxSource>(a);
+    mine = "data " + source->inputs_id();
   } catch (const Error& e) {
-    throw Error(e.code(), e.what(), true);
+    mine = "error " + std::to_string(e.code()) + " " + e.what();
+  }
+  const auto all = world.allgather(mine);
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (all[r].rfind("error ", 0) == 0) {
+      std::istringstream in(all[r].substr(6));
+      int code = kExitFailure;
+      in >> code;
+      std::string what;
+      std::getline(in >> std::ws, what);
+      throw Error(code, (all.size() > 1 ? "rank " + std::to_string(r) + ": " : "") + what, true);
+    }
+  }
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (all[r] != all[0]) {
+      throw DistError("rank " + std::to_string(r) + " read other data than rank 0 from " +
+                          a.images + (a.labels.empty() ? "" : " and " + a.labels) +
+                          " (is it the same file on every node?)",
+                      true);
+    }
   }
   run_job(*source, {a.out, a.shard_size, a.chunk, a.force}, world);
   return kExitOk;

@@ -80,4 +80,22 @@ TEST(PrepIdx, SameShardsOnAnyRanksResumableAndExactStatistics) {
   auto e = run(gan_prep(idx_args(one, 2000) + " --force"));
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_EQ(read_json(one + "/manifest.json")["shards"].size(), 5u);
+
+  // Ranks that read different files (copies that differ between nodes) stop together, exit 4;
+  // a file only one rank cannot read stops all of them with its error (exit 3), naming it.
+  const auto bad = fresh_dir("prep_idx_bad");
+  fs::create_directories(bad);
+  std::ofstream(bad + "/garbage-idx3-ubyte") << "not an IDX file";
+  const auto per_rank = [&](const std::string& rank1_images) {
+    return std::string(GAN_MPIEXEC) + " -np 2 --oversubscribe --bind-to none sh -c 'f=" + kImages +
+           "; [ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && f=" + rank1_images + "; exec " + GAN_PREP_BIN +
+           " idx --images \"$f\" --out " + bad + "/out'";
+  };
+  auto f = run(per_rank(std::string(GAN_FMNIST_DIR) + "/train-images-idx3-ubyte.gz"));
+  EXPECT_EQ(f.code, 4) << f.output;
+  EXPECT_NE(f.output.find("rank 1 read other data than rank 0"), std::string::npos) << f.output;
+  auto g = run(per_rank(bad + "/garbage-idx3-ubyte"));
+  EXPECT_EQ(g.code, 3) << g.output;
+  EXPECT_NE(g.output.find("rank 1: " + bad + "/garbage-idx3-ubyte"), std::string::npos) << g.output;
+  EXPECT_FALSE(fs::exists(bad + "/out/manifest.json"));
 }
