@@ -4,6 +4,7 @@
 # started before the suite and stopped after it). A test that waits for time instead of an
 # event tends to fail in one of the two. Prints ctest's summary and the wall time.
 #   scripts/repeat-suite.sh [--load] [--cuda] [N (default 5)] [more ctest arguments, e.g. -L e2e]
+# (--load and --cuda come first, then N if given, then ctest's own arguments.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 load=0 dir=build
@@ -14,8 +15,8 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-n=${1:-5}
-[ $# -gt 0 ] && shift
+n=5
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then n=$1; shift; fi
 [ -f "$dir/CTestTestfile.cmake" ] || { echo "no $dir/: build it first (scripts/build.sh)" >&2; exit 2; }
 source scripts/env.sh
 spinners=()

@@ -15,7 +15,8 @@ to the command; the command must not set those itself. local and hosts run one j
 other (`-n n`); slurm submits one job per world size (`--nodes ceil(n/R) --ntasks-per-node
 min(n, R)`, R = --ranks-per-node), one at a time so that runs do not share nodes, and waits
 for each through `gan_launch status`. A world size whose run folder already holds final.json
-is not run again (delete it to measure again). Then report.py reads every run folder and
+is not run again (delete it to measure again); one that holds an unfinished run stops the
+sweep before anything runs (exit 2). Then report.py reads every run folder and
 writes OUT/report/ (scaling.csv, projection.csv, allreduce.csv, scaling.png, report.md);
 --report-args are passed on (e.g. a stated network: '--busbw-gbps 20 --hop-latency-us 5').
 
@@ -34,9 +35,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The options the sweep sets per world size; the command must leave them to it.
 SET_BY_SWEEP = ("--out", "--batch-size", "--steps", "--comm-curve", "--sample-every")
-# Slurm states of a job that has not ended yet (squeue's long names).
+# States of a job that has not ended yet: squeue's long names, and what `gan_launch status`
+# reads from the run folder when Slurm does not answer (UNKNOWN: nothing written yet;
+# RESTARTING: the job script restarts gan_dist after a failure).
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD",
-          "REQUEUE_FED", "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT"}
+          "REQUEUE_FED", "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "UNKNOWN",
+          "RESTARTING"}
 
 
 def fail(code, message):
@@ -63,6 +67,9 @@ def parse_args(argv):
                     help="the gan_launch program (default: $GAN_LAUNCH_BIN or gan_launch)")
     ap.add_argument("--poll-s", type=float, default=5.0,
                     help="slurm: seconds between two looks at a job's state (default 5)")
+    ap.add_argument("--max-wait-h", type=float, default=24.0,
+                    help="slurm: hours a job may take, queueing included, before the sweep "
+                    "gives up on it (default 24)")
     ap.add_argument("--report-args", default="", help="options passed on to report.py")
     a = ap.parse_args(argv[:cut])
     a.command = argv[cut + 1:]
@@ -123,9 +130,14 @@ def run_one(a, n, out):
     if p.returncode != 0:
         fail(p.returncode, f"{n} rank(s): gan_launch exited {p.returncode} (run folder {out})")
     if a.launch == "slurm":
-        print(f"sweep: {n} rank(s): job {p.stdout.strip().splitlines()[-1]} submitted", flush=True)
+        job = (p.stdout or "").strip().splitlines()
+        print(f"sweep: {n} rank(s): job {job[-1] if job else '?'} submitted", flush=True)
+        deadline = time.time() + a.max_wait_h * 3600
         state = slurm_state(a, out)
         while state in ACTIVE:
+            if time.time() > deadline:
+                fail(1, f"{n} rank(s): the job is still {state} after {a.max_wait_h} h "
+                     f"(run folder {out}); the sweep stops waiting, the job is left alone")
             time.sleep(a.poll_s)
             state = slurm_state(a, out)
         if state != "COMPLETED":
@@ -136,6 +148,13 @@ def run_one(a, n, out):
 
 def main():
     a = parse_args(sys.argv[1:])
+    # A world size whose folder holds a run that did not finish: its timings would be a
+    # resumed run's, so it is neither resumed nor overwritten; said before anything runs.
+    for n in a.ranks:
+        out = os.path.join(a.out, f"np{n}")
+        if os.path.isdir(out) and os.listdir(out) and \
+                not os.path.exists(os.path.join(out, "final.json")):
+            fail(2, f"{out} holds a run that did not finish: delete it to measure {n} rank(s) again")
     os.makedirs(a.out, exist_ok=True)
     folders = []
     for n in a.ranks:

@@ -725,6 +725,10 @@ def _scaling_sweep(name, launch_opts):
     # Run again: the finished world sizes are kept, only the report is made again.
     rc, so, err = run(argv, timeout=300)
     check(rc == 0 and so.count("is finished, kept") == 2, f"second sweep exit {rc}: {so[-2000:]}")
+    # A world size left unfinished is named, not resumed or overwritten.
+    os.remove(os.path.join(out, "np2", "final.json"))
+    rc, so, err = run(argv, timeout=60)
+    check(rc == 2 and "np2 holds a run that did not finish" in err, f"unfinished np2: exit {rc}: {err}")
     # The sweep sets the batch: a command that sets it is refused before anything runs.
     rc, so, err = run(argv[:-len(dist)] + dist + ["--batch-size", "8"], timeout=60)
     check(rc == 2 and "--batch-size" in err, f"--batch-size in the command: exit {rc}: {err}")
