@@ -23,11 +23,12 @@ spinners=()
 stop_load() { [ ${#spinners[@]} -gt 0 ] && kill "${spinners[@]}" 2>/dev/null; }
 trap stop_load EXIT
 if [ $load = 1 ]; then
-  for _ in $(seq "$(nproc)"); do
+  cores=$(getconf _NPROCESSORS_ONLN)  # not nproc: it honours OMP_NUM_THREADS
+  for _ in $(seq "$cores"); do
     bash -c 'while :; do :; done' &
     spinners+=($!)
   done
-  echo "repeat-suite: $(nproc) core(s) kept busy by pids ${spinners[*]}"
+  echo "repeat-suite: $cores core(s) kept busy by pids ${spinners[*]}"
 fi
 start=$(date +%s)
 (cd "$dir" && ctest -j 2 --output-on-failure --timeout 600 --repeat "until-fail:$n" "$@")
