@@ -4,6 +4,8 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
+
 #include "core/errors.h"
 #include "dist/watchdog.h"
 
@@ -78,7 +80,10 @@ Reducer::Reducer(torch::nn::Module& module, Communicator& comm, ReducerOptions o
   // Backward reaches the last layers first, so their gradients fill the first bucket.
   for (size_t k = params_.size(); k-- > 0;) {
     const auto& p = params_[k];
-    double cap = (buckets_.empty() ? opts_.first_bucket_mb : opts_.bucket_mb) * mb;
+    // The first bucket is small, but never larger than the cap the user chose for all.
+    double cap =
+        (buckets_.empty() ? std::min(opts_.first_bucket_mb, opts_.bucket_mb) : opts_.bucket_mb) *
+        mb;
     int64_t pbytes = p.numel() * static_cast<int64_t>(p.element_size());
     bool dtype_change = !current->params.empty() &&
                         params_[current->params.front()].scalar_type() != p.scalar_type();

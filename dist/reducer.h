@@ -24,7 +24,7 @@ inline const Names<Compression> kCompressionNames{
 
 struct ReducerOptions {
   double bucket_mb = 25.0;
-  double first_bucket_mb = 1.0;  // small, so the first all-reduce starts early
+  double first_bucket_mb = 1.0;  // small, so the first all-reduce starts early (<= bucket_mb)
   bool overlap = true;           // false: everything is reduced after backward
   // fp16, bf16: buckets travel in 16 bits, summed in fp32 by the backend.
   Compression compress = Compression::kNone;

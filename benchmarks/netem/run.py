@@ -8,20 +8,27 @@ setting only:
     --comm-curve: step time, its compute part, exposed communication, the gradient messages
     sent per step, and the job's own all-reduce curve at those sizes (allreduce.csv);
   - bench_allreduce's overlap table: the share of an all-reduce that running it beside
-    compute hides, for busy CPUs and for idle ones (a compute stand-in that sleeps).
+    compute hides, for busy CPUs and for idle ones (a compute stand-in that sleeps);
+  - bench_overlap (part `buckets`): a stand-in backward through the real Reducer, 16 MB of
+    gradients in 8 layers whose backward sleeps (idle CPU) or computes (busy CPU) as long as
+    the all-reduce alone takes: backward and exposed communication with overlap off and on
+    and bucket caps of 1, 4, 16 MB and one for all.
 Predicted step = compute + the messages' all-reduce times from the run's own curve
 (benchmarks/scaling/report.py's model); with overlap on, less the share the overlap table
 gives for busy CPUs (at most the backward time). With several host counts, the largest is
 also predicted from the smallest one's curve by the report's ring model (column
 predicted_from_fewer_ms), which is what the scaling report does beyond the measured sizes.
-Writes benchmarks/results/netem/{netem.csv, netem.png, overlap.csv}.
+Writes benchmarks/results/netem/{netem.csv, netem.png, overlap.csv} (part `train`) and
+{buckets.csv, buckets.png} (part `buckets`).
 
 Everything here is CPU and TCP on one 2-core machine: ranks on all hosts share its cores, so
 more ranks than cores are oversubscribed (marked so), and compute times come from that.
   /usr/bin/python3 benchmarks/netem/run.py [--build DIR] [--hosts 2 4] [--rates 0 1 5 10 25]
+                              [--parts train buckets] [--bucket-mb 25 ...] [--out DIR]
 """
 import argparse
 import csv
+import itertools
 import json
 import os
 import re
@@ -80,7 +87,7 @@ def hidden_share(overlap_rows, size, compute="cpu"):
     return max(0.0, min(1.0, float(best["hidden_on"])))
 
 
-def train(build, data, n, overlap, out, steps):
+def train(build, data, n, overlap, bucket_mb, out, steps):
     hostfile = os.path.join(out + ".hosts")
     with open(hostfile, "w") as f:
         f.write("".join(f"{PREFIX}-h{k} slots=1\n" for k in range(1, n + 1)))
@@ -89,19 +96,26 @@ def train(build, data, n, overlap, out, steps):
                       os.path.join(build, "bin", "gan_dist"), "--model", "dcgan", "--data",
                       data, "--out", out, "--steps", steps, "--batch-size", 32 * n,
                       "--log-every", 5, "--sample-every", 0, "--tensorboard", "false",
-                      "--threads", 1, "--overlap", overlap, "--replica-check-every", 0,
+                      "--threads", 1, "--overlap", overlap, "--bucket-mb", bucket_mb,
+                      "--replica-check-every", 0,
                       "--comm-curve"]))
     return report.read_run(out)
 
 
 def main():
+    global OUT
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--data", default=None, help="shards (default: BUILD/testdata/fm10k)")
     ap.add_argument("--hosts", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--rates", type=float, nargs="+", default=[0, 1, 5, 10, 25])
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--parts", nargs="+", choices=["train", "buckets"], default=["train", "buckets"])
+    ap.add_argument("--bucket-mb", type=float, nargs="+", default=[25],
+                    help="gan_dist's --bucket-mb for the training runs (each with overlap off and on)")
+    ap.add_argument("--out", default=OUT, help="where the CSV and PNG files go")
     a = ap.parse_args()
+    OUT = a.out
     data = a.data or os.path.join(a.build, "testdata", "fm10k")
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces and tc)")
@@ -109,7 +123,7 @@ def main():
     runs_dir = os.path.join(ROOT, "runs", "netem")
     os.makedirs(runs_dir, exist_ok=True)
     cores = os.cpu_count()
-    results, overlap_rows, measured = [], [], {}
+    results, overlap_rows, bucket_rows, measured = [], [], [], {}
     for n in sorted(a.hosts):
         sh([CLUSTER, "down", PREFIX])
         sh([CLUSTER, "up", n, PREFIX, NET])
@@ -119,17 +133,27 @@ def main():
                 link = dict(l.split() for l in sh([CLUSTER, "check", PREFIX]).splitlines()
                             if re.match(r"^(rtt_us|gbit) ", l))
                 tag = f"h{n}_r{rate:g}"
+                link_cols = {"hosts": n, "bandwidth_gbit": rate if rate > 0 else "unshaped",
+                             "latency_us": float(link["rtt_us"]),
+                             "link_gbit_measured": float(link["gbit"])}
+                if "buckets" in a.parts:
+                    b_csv = os.path.join(runs_dir, f"buckets_{tag}.csv")
+                    sh(mpirun_hosts(n, [os.path.join(a.build, "benchmarks", "bench_overlap"),
+                                        b_csv, 16, 8, 1.0]))
+                    bucket_rows += [dict(r, **link_cols) for r in csv.DictReader(open(b_csv))]
+                if "train" not in a.parts:
+                    continue
                 ar_csv = os.path.join(runs_dir, f"allreduce_{tag}.csv")
                 ov_csv = os.path.join(runs_dir, f"overlap_{tag}.csv")
                 sh(mpirun_hosts(n, [os.path.join(a.build, "benchmarks", "bench_allreduce"),
                                     ar_csv, ov_csv, 16]))
                 ov = list(csv.DictReader(open(ov_csv)))
                 overlap_rows += [dict(r, hosts=n, bandwidth_gbit=rate) for r in ov]
-                for overlap in ("false", "true"):
-                    out = os.path.join(runs_dir, f"{tag}_{overlap}")
+                for bucket, overlap in ((b, o) for b in a.bucket_mb for o in ("false", "true")):
+                    out = os.path.join(runs_dir, f"{tag}_b{bucket:g}_{overlap}")
                     sh(["rm", "-rf", out])
-                    run = train(a.build, data, n, overlap, out, a.steps)
-                    measured[(n, rate, overlap)] = run
+                    run = train(a.build, data, n, overlap, bucket, out, a.steps)
+                    measured[(n, rate, bucket, overlap)] = run
                     full = report.full_comm_ms(run)
                     hidden = 0.0
                     if overlap == "true":
@@ -139,16 +163,17 @@ def main():
                     pred = run["compute_ms"] + full - hidden
                     row = {"ranks": n, "bandwidth_gbit": rate if rate > 0 else "unshaped",
                            "latency_us": float(link["rtt_us"]),
-                           "link_gbit_measured": float(link["gbit"]), "overlap": overlap,
+                           "link_gbit_measured": float(link["gbit"]), "bucket_mb": bucket,
+                           "overlap": overlap,
                            "oversubscribed": int(n > cores), "compute_ms": run["compute_ms"],
                            "comm_exposed_ms": run["comm_ms"], "comm_predicted_ms": full - hidden,
                            "predicted_ms": pred, "measured_ms": run["step_ms"],
                            "error_pct": 100.0 * (pred - run["step_ms"]) / run["step_ms"],
                            "predicted_from_fewer_ms": "", "error_from_fewer_pct": ""}
                     fewer = [m for m in sorted(a.hosts) if m < n]
-                    if fewer and (fewer[0], rate, overlap) in measured:
+                    if fewer and (fewer[0], rate, bucket, overlap) in measured:
                         # The ring model from the smaller job's curve, this job's compute.
-                        base = dict(measured[(fewer[0], rate, overlap)])
+                        base = dict(measured[(fewer[0], rate, bucket, overlap)])
                         p = report.project(base, n)
                         pf = run["compute_ms"] + (p["step_ms"] - p["compute_ms"])
                         row["predicted_from_fewer_ms"] = pf
@@ -158,22 +183,34 @@ def main():
         finally:
             sh([CLUSTER, "down", PREFIX])
 
-    report.write_csv(os.path.join(OUT, "netem.csv"), results)
-    report.write_csv(os.path.join(OUT, "overlap.csv"), overlap_rows)
-
     import matplotlib
     matplotlib.use("Agg")
+    if "train" in a.parts:
+        report.write_csv(os.path.join(OUT, "netem.csv"), results)
+        report.write_csv(os.path.join(OUT, "overlap.csv"), overlap_rows)
+        plot_train(results, overlap_rows, sorted(a.hosts))
+        print(f"wrote {OUT}/netem.csv, overlap.csv, netem.png")
+    if "buckets" in a.parts:
+        report.write_csv(os.path.join(OUT, "buckets.csv"), bucket_rows)
+        plot_buckets(bucket_rows)
+        print(f"wrote {OUT}/buckets.csv, buckets.png")
+
+
+def plot_train(results, overlap_rows, hosts):
     import matplotlib.pyplot as plt
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for n in sorted(a.hosts):
-        for overlap, color in (("false", "tab:blue"), ("true", "tab:orange")):
-            sel = [r for r in results if r["ranks"] == n and r["overlap"] == overlap]
-            x = [r["link_gbit_measured"] for r in sel]
-            style = "-" if n == min(a.hosts) else "-."
-            ax.plot(x, [r["measured_ms"] for r in sel], "o" + style, color=color,
-                    label=f"{n} ranks, overlap {overlap}: measured")
-            ax.plot(x, [r["predicted_ms"] for r in sel], "x:", color=color,
-                    label=f"{n} ranks, overlap {overlap}: predicted")
+    colors = {"false": "tab:blue", "true": "tab:orange"}
+    buckets = sorted({r["bucket_mb"] for r in results})
+    for n, overlap, bucket in itertools.product(hosts, colors, buckets):
+        sel = [r for r in results if r["ranks"] == n and r["overlap"] == overlap and
+               r["bucket_mb"] == bucket]
+        x = [r["link_gbit_measured"] for r in sel]
+        style = ("-" if n == min(hosts) else "-.") if bucket == buckets[-1] else "--"
+        what = f"{n} ranks, {bucket:g} MB buckets, overlap {overlap}"
+        ax.plot(x, [r["measured_ms"] for r in sel], "o" + style, color=colors[overlap],
+                label=f"{what}: measured")
+        ax.plot(x, [r["predicted_ms"] for r in sel], "x:", color=colors[overlap],
+                label=f"{what}: predicted")
     ax.set_xscale("log")
     ax.set_xlabel("link throughput measured by TCP, Gbit/s (tbf 1, 5, 10, 25; unshaped)")
     ax.set_ylabel("DCGAN step, ms (median)")
@@ -181,7 +218,7 @@ def main():
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     for kind, style in (("cpu", "o-"), ("idle", "s--")):
-        for n in sorted(a.hosts):
+        for n in hosts:
             sel = [r for r in overlap_rows if r["compute"] == kind and r["hosts"] == n and
                    float(r["bandwidth_gbit"]) == 1.0]
             if sel:
@@ -193,7 +230,39 @@ def main():
     bx.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(OUT, "netem.png"), dpi=110)
-    print(f"wrote {OUT}/netem.csv, overlap.csv, netem.png")
+
+
+def plot_buckets(rows):
+    """Exposed communication and step time against the bucket cap, at the slowest link."""
+    import matplotlib.pyplot as plt
+    shaped = sorted({float(r["bandwidth_gbit"]) for r in rows if r["bandwidth_gbit"] != "unshaped"})
+    if not shaped:
+        return
+    rate = shaped[0]
+    hosts = sorted({int(r["hosts"]) for r in rows})
+    fig, axes = plt.subplots(1, len(hosts), figsize=(6 * len(hosts), 4.5), squeeze=False)
+    for ax, n in zip(axes[0], hosts):
+        for kind, color in (("idle", "tab:green"), ("cpu", "tab:red")):
+            for overlap, style in (("off", "o--"), ("on", "s-")):
+                sel = [r for r in rows if int(r["hosts"]) == n and r["compute"] == kind and
+                       r["overlap"] == overlap and r["bandwidth_gbit"] != "unshaped" and
+                       float(r["bandwidth_gbit"]) == rate]
+                x = list(range(len(sel)))
+                ax.plot(x, [float(r["exposed_ms"]) for r in sel], style, color=color,
+                        label=f"{kind} CPU, overlap {overlap}: exposed")
+                ax.plot(x, [float(r["step_ms"]) for r in sel], style, color=color, alpha=0.35,
+                        label=f"{kind} CPU, overlap {overlap}: backward + exposed")
+                ax.set_xticks(x, [f"{r['bucket_mb']} ({r['buckets']})" for r in sel])
+        over = " (oversubscribed)" if n > (os.cpu_count() or 1) else ""
+        ax.set(xlabel="bucket cap, MB (buckets)", ylabel="ms (median, slowest rank)",
+               title=f"{n} hosts{over}, links shaped to {rate:g} Gbit/s")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("bench_overlap: 16 MB of gradients in 8 layers, a stand-in backward as long as "
+                 "the all-reduce; CPU ranks over TCP in network namespaces on one 2-core machine",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(OUT, "buckets.png"), dpi=110)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,15 @@ TEST(Reducer, EveryParameterInExactlyOneBucket) {
   EXPECT_EQ(layout.front().front(), count.size() - 1);  // last registered, first reduced
 }
 
+TEST(Reducer, FirstBucketObeysASmallerCap) {
+  dist::MpiCommunicator comm(*g_world);
+  Net net;
+  // A cap below every parameter's size: one parameter per bucket, the first bucket included
+  // (its default 1 MB would otherwise take the whole net).
+  dist::Reducer reducer(net, comm, {1e-9, 1.0});
+  EXPECT_EQ(reducer.bucket_layout().size(), net.parameters().size());
+}
+
 TEST(Reducer, OverlappedMatchesAfterBackwardAndSurvivesUnusedParameters) {
   dist::MpiCommunicator comm(*g_world);
   Net on, off;
