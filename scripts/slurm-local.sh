@@ -1,12 +1,18 @@
 #!/bin/bash
 # Starts (or stops) a one-node Slurm cluster on localhost for tests: munged, slurmctld and
-# slurmd as root without systemd, every file under STATE_DIR. Usage: slurm-local.sh up|down|env STATE_DIR
+# slurmd as root without systemd, every file under STATE_DIR.
+# Usage: slurm-local.sh up|down|env STATE_DIR [JOBS_FROM]
+# up with JOBS_FROM (a folder): jobs still queued or running from there (submitted by a test run
+# that was killed, which Slurm outlives) are cancelled, and up returns once they are gone, so a
+# new run never shares its folders with them. Jobs from elsewhere (another checkout's tests
+# sharing the cluster) are left alone.
 set -euo pipefail
 
-usage() { echo "usage: $0 up|down|env STATE_DIR" >&2; exit 2; }
-[ $# -eq 2 ] || usage
+usage() { echo "usage: $0 up|down|env STATE_DIR [JOBS_FROM]" >&2; exit 2; }
+[ $# -eq 2 ] || [ $# -eq 3 ] || usage
 action=$1
 state=$(realpath -m "$2")
+jobs_from=${3:+$(realpath -m "$3")}
 conf="$state/slurm.conf"
 
 log() { echo "[slurm-local] $*" >&2; }
@@ -136,12 +142,34 @@ up() {
   for i in $(seq 150); do
     state_line=$(sinfo -h -N -n "$node" -o '%T' 2>/dev/null || true)
     case "$state_line" in
-      idle|mixed|allocated) log "node $node is $state_line"; echo "export SLURM_CONF=$conf"; return 0 ;;
+      idle|mixed|allocated)
+        log "node $node is $state_line"
+        [ -z "$jobs_from" ] || cancel_jobs_from "$jobs_from"
+        echo "export SLURM_CONF=$conf"
+        return 0 ;;
       down*|drain*) [ $i -gt 20 ] && scontrol update nodename="$node" state=resume 2>/dev/null || true ;;
     esac
     sleep 0.2
   done
   log "node did not become idle (state: '${state_line:-none}'); see $state/log"
+  exit 1
+}
+
+# Cancels the jobs whose working directory is FOLDER or below it and waits (up to 60 s) until the
+# queue no longer lists them.
+cancel_jobs_from() {
+  local folder=$1 ids i
+  list() { squeue -h -o '%i %Z' | awk -v f="$folder" '$2 == f || index($2, f "/") == 1 { print $1 }'; }
+  ids=$(list)
+  [ -n "$ids" ] || return 0
+  log "cancelling jobs left from $folder: $(echo $ids)"
+  # shellcheck disable=SC2086
+  scancel $ids
+  for i in $(seq 300); do
+    [ -n "$(list)" ] || { log "they are gone"; return 0; }
+    sleep 0.2
+  done
+  log "jobs $(echo $(list)) from $folder are still listed after 60 s"
   exit 1
 }
 
