@@ -13,6 +13,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -31,6 +32,36 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// What the ranks must agree on before they write anything (the lists they found, the files they
+// planned, the data they read), each rank computing its own with `local`. An error on any rank
+// stops every rank with it (its exit code; named "rank R: " when not every rank had that same
+// error); a rank whose value differs from rank 0's stops every rank with `differs(R, value,
+// rank 0's value)`. Nobody is left waiting in a collective either way.
+void agree(
+    const PrepGroup& world, const std::function<std::string()>& local,
+    const std::function<std::string(size_t, const std::string&, const std::string&)>& differs) {
+  std::string mine;
+  try {
+    mine = "ok " + local();
+  } catch (const Error& e) {
+    mine = "error " + std::to_string(e.code()) + " " + e.what();
+  }
+  const auto all = world.allgather(mine);
+  const bool same = std::all_of(all.begin(), all.end(), [&](auto& v) { return v == all[0]; });
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (all[r].rfind("error ", 0) != 0) continue;
+    std::istringstream in(all[r].substr(6));
+    int code = kExitFailure;
+    in >> code;
+    std::string what;
+    std::getline(in >> std::ws, what);
+    throw Error(code, (same ? "" : "rank " + std::to_string(r) + ": ") + what, true);
+  }
+  for (size_t r = 1; r < all.size(); ++r)
+    if (!same && all[r] != all[0])
+      throw DistError(differs(r, all[r].substr(3), all[0].substr(3)), true);
+}
 
 std::string sidecar_path(const std::string& out, int64_t index) {
   char buf[40];
@@ -130,30 +161,23 @@ std::string resolve_list(const std::string& opt, const char* flag, const std::st
 // sees another file, or an error, stops all of them with the same message instead of
 // leaving the others waiting in a collective.
 void resolve_lists(const ImagePrepArgs& given, const PrepGroup& world, ImagePrepArgs* a) {
-  std::string mine;
-  try {
-    a->attr = resolve_list(given.attr, "--attr", a->src, "list_attr_celeba.txt");
-    a->partition = resolve_list(given.partition, "--partition", a->src, "list_eval_partition.txt");
-    if (a->split != "all" && a->partition.empty()) {
-      throw UsageError("--split " + a->split + " needs list_eval_partition.txt" +
-                       (given.partition == "auto" ? ": none found next to " + a->src : "") +
-                       " (give --partition FILE)");
-    }
-    mine = "lists: attr '" + a->attr + "', partition '" + a->partition + "'";
-  } catch (const UsageError& e) {
-    mine = std::string("error: ") + e.what();
-  }
-  const auto all = world.allgather(mine);
-  for (size_t r = 0; r < all.size(); ++r) {
-    if (all[r].rfind("error: ", 0) == 0) throw UsageError(all[r].substr(7), true);
-  }
-  for (size_t r = 1; r < all.size(); ++r) {
-    if (all[r] != all[0]) {
-      throw DistError("rank " + std::to_string(r) + " sees " + all[r] + ", rank 0 " + all[0] +
-                          " (is " + a->src + " on a shared filesystem?)",
-                      true);
-    }
-  }
+  agree(
+      world,
+      [&] {
+        a->attr = resolve_list(given.attr, "--attr", a->src, "list_attr_celeba.txt");
+        a->partition =
+            resolve_list(given.partition, "--partition", a->src, "list_eval_partition.txt");
+        if (a->split != "all" && a->partition.empty()) {
+          throw UsageError("--split " + a->split + " needs list_eval_partition.txt" +
+                           (given.partition == "auto" ? ": none found next to " + a->src : "") +
+                           " (give --partition FILE)");
+        }
+        return "lists: attr '" + a->attr + "', partition '" + a->partition + "'";
+      },
+      [&](size_t r, const std::string& theirs, const std::string& first) {
+        return "rank " + std::to_string(r) + " sees " + theirs + ", rank 0 " + first + " (is " +
+               a->src + " on a shared filesystem?)";
+      });
 }
 
 // The image recipe from the options (the same on every rank, so its errors are collective).
@@ -185,19 +209,17 @@ PrepRecipe recipe_of(const ImagePrepArgs& a) {
 PrepPlan agreed_plan(const ImagePrepArgs& a, const ImagePrepArgs& given, const PrepGroup& world,
                      std::string* plan_id) {
   PrepPlan plan;
-  try {
-    plan = plan_celeba({a.src, a.attr, a.partition, a.split});
-  } catch (const Error& e) {
-    throw Error(e.code(), e.what(), true);
-  }
-  const std::string phash = plan_hash(plan);
-  for (const auto& h : world.allgather(phash)) {
-    if (h != phash) {
-      throw DistError(
-          "ranks see different file lists under " + a.src + " (is it on a shared filesystem?)",
-          true);
-    }
-  }
+  agree(
+      world,
+      [&] {
+        plan = plan_celeba({a.src, a.attr, a.partition, a.split});
+        *plan_id = plan_hash(plan);
+        return *plan_id;
+      },
+      [&](size_t r, const std::string&, const std::string&) {
+        return "rank " + std::to_string(r) + " sees other files under " + a.src +
+               " than rank 0 (is it on a shared filesystem?)";
+      });
   if (plan.files.empty()) {
     int64_t unlisted = 0;
     for (const auto& b : plan.excluded) unlisted += b.reason.rfind("no entry in ", 0) == 0;
@@ -222,7 +244,6 @@ PrepPlan agreed_plan(const ImagePrepArgs& a, const ImagePrepArgs& given, const P
                    plan.other_split);
     }
   }
-  *plan_id = phash;
   return plan;
 }
 
@@ -505,32 +526,17 @@ int prepare_idx(const IdxPrepArgs& a, const PrepGroup& world) {
   // on any rank, or ranks that read different data (copies that differ between nodes), stops
   // all of them with the same message instead of leaving some waiting.
   std::unique_ptr<IdxSource> source;
-  std::string mine;
-  try {
-    source = std::make_unique<IdxSource>(a);
-    mine = "data " + source->inputs_id();
-  } catch (const Error& e) {
-    mine = "error " + std::to_string(e.code()) + " " + e.what();
-  }
-  const auto all = world.allgather(mine);
-  for (size_t r = 0; r < all.size(); ++r) {
-    if (all[r].rfind("error ", 0) == 0) {
-      std::istringstream in(all[r].substr(6));
-      int code = kExitFailure;
-      in >> code;
-      std::string what;
-      std::getline(in >> std::ws, what);
-      throw Error(code, (all.size() > 1 ? "rank " + std::to_string(r) + ": " : "") + what, true);
-    }
-  }
-  for (size_t r = 1; r < all.size(); ++r) {
-    if (all[r] != all[0]) {
-      throw DistError("rank " + std::to_string(r) + " read other data than rank 0 from " +
-                          a.images + (a.labels.empty() ? "" : " and " + a.labels) +
-                          " (is it the same file on every node?)",
-                      true);
-    }
-  }
+  agree(
+      world,
+      [&] {
+        source = std::make_unique<IdxSource>(a);
+        return source->inputs_id();
+      },
+      [&](size_t r, const std::string&, const std::string&) {
+        return "rank " + std::to_string(r) + " read other data than rank 0 from " + a.images +
+               (a.labels.empty() ? "" : " and " + a.labels) +
+               " (is it the same file on every node?)";
+      });
   run_job(*source, {a.out, a.shard_size, a.chunk, a.force}, world);
   return kExitOk;
 }

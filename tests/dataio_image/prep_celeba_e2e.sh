@@ -64,6 +64,21 @@ expect_rc 3 "2 MPI ranks" timeout 120 "$mpiexec" -np 2 --oversubscribe --bind-to
 check "same shard bytes for 1 and 2 ranks" [ "$(shas "$work/o1")" = "$(shas "$work/o3")" ]
 check "same manifest (stats included) for 1 and 2 ranks" cmp -s "$work/o1/manifest.json" "$work/o3/manifest.json"
 
+# Ranks that disagree stop together before writing: rank 1 is given other arguments (as if it
+# saw another copy of the folder or of a list on its node).
+rank1() {  # rank1 "rank 1's arguments" -> gan_prep with "${args[@]}" on rank 0
+  timeout 120 "$mpiexec" -np 2 --oversubscribe --bind-to none bash -c \
+    '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && eval "set -- $0"; exec "$@"' "$1" "$prep" "${args[@]}" --out "$work/o4"
+}
+mkdir -p "$work/fewer" && cp "$src"/0000[0-3]*.jpg "$work/fewer/"
+expect_rc 4 "ranks that see other files" rank1 "$prep celeba --src $work/fewer --attr $work/attr.txt --partition none --shard-size 16 --crop 128 --size 32 --out $work/o4"
+check "and say so" grep -q "rank 1 sees other files under .* than rank 0" "$work/last.log"
+expect_rc 4 "ranks that find other lists" rank1 "$prep celeba --src $src --attr none --partition none --shard-size 16 --crop 128 --size 32 --out $work/o4"
+check "and say which" grep -q "rank 1 sees lists: attr '', partition '', rank 0 lists: attr '$work/attr.txt'" "$work/last.log"
+expect_rc 2 "one rank's missing list stops both" rank1 "$prep celeba --src $src --attr $work/nothing.txt --partition none --shard-size 16 --crop 128 --size 32 --out $work/o4"
+check "naming the rank and the file" grep -q "rank 1: --attr $work/nothing.txt: no such file" "$work/last.log"
+check "nothing written" [ ! -e "$work/o4/manifest.json" ]
+
 # Resume: one shard lost, one corrupt, a stray temp file; the intact shard must be kept.
 rm "$work/o2/shard-00001.h5"
 head -c 1000 "$work/o1/shard-00002.h5" > "$work/o2/shard-00002.h5"
