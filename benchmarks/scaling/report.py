@@ -201,7 +201,7 @@ def main():
     for r in runs:
         full = full_comm_ms(r)
         rows.append({"ranks": r["ranks"], "device": r["device"], "backend": r["backend"],
-                     "batch_per_rank": per_rank, **{k: r[k] for k in PHASES},
+                     "batch_per_rank": r["global_batch"] // r["ranks"], **{k: r[k] for k in PHASES},
                      "comm_full_ms": full, "exposed_over_allreduce": exposure(r),
                      "images_per_s": r["images_per_s"],
                      "efficiency": efficiency(r)})

@@ -11,7 +11,9 @@ size under gan_launch (local, hosts or slurm), then the scaling report (report.p
 
 World size n runs in OUT/np<n> (gan_dist's --out) with --batch-size per-rank-batch x n (weak
 scaling) or --global-batch (strong scaling), --steps, --comm-curve and --sample-every 0 added
-to the command; the command must not set those itself. local and hosts run one job after the
+to the command; the command must not set those itself. Given both --per-rank-batch and
+--global-batch, the sweep measures both series, one after the other: OUT/weak/np<n> and
+OUT/weak/report/, then OUT/strong/np<n> and OUT/strong/report/. local and hosts run one job after the
 other (`-n n`); slurm submits one job per world size (`--nodes ceil(n/R) --ntasks-per-node
 min(n, R)`, R = --ranks-per-node), one at a time so that runs do not share nodes, and waits
 for each through `gan_launch status`. A world size whose run folder already holds final.json
@@ -55,9 +57,9 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ranks", required=True, help="world sizes, e.g. 1,2,4,8")
-    batch = ap.add_mutually_exclusive_group(required=True)
-    batch.add_argument("--per-rank-batch", type=int, help="weak scaling: images per rank")
-    batch.add_argument("--global-batch", type=int, help="strong scaling: images per step")
+    ap.add_argument("--per-rank-batch", type=int, help="weak scaling: images per rank")
+    ap.add_argument("--global-batch", type=int,
+                    help="strong scaling: images per step (with --per-rank-batch: both series)")
     ap.add_argument("--steps", type=int, default=60, help="steps per run (default 60)")
     ap.add_argument("--out", required=True, help="folder of the runs and the report")
     ap.add_argument("--launch", choices=("local", "hosts", "slurm"), default="local")
@@ -73,6 +75,8 @@ def parse_args(argv):
     ap.add_argument("--report-args", default="", help="options passed on to report.py")
     a = ap.parse_args(argv[:cut])
     a.command = argv[cut + 1:]
+    if a.per_rank_batch is None and a.global_batch is None:
+        fail(2, "give --per-rank-batch (weak scaling), --global-batch (strong) or both")
     try:
         a.ranks = sorted({int(x) for x in a.ranks.split(",")})
     except ValueError:
@@ -146,15 +150,18 @@ def run_one(a, n, out):
         fail(1, f"{n} rank(s): the run wrote no final.json (see {out}/log)")
 
 
-def main():
-    a = parse_args(sys.argv[1:])
-    # A world size whose folder holds a run that did not finish: its timings would be a
-    # resumed run's, so it is neither resumed nor overwritten; said before anything runs.
+def refuse_unfinished(a):
+    """A world size whose folder holds a run that did not finish: its timings would be a
+    resumed run's, so it is neither resumed nor overwritten; said before anything runs."""
     for n in a.ranks:
         out = os.path.join(a.out, f"np{n}")
         if os.path.isdir(out) and os.listdir(out) and \
                 not os.path.exists(os.path.join(out, "final.json")):
             fail(2, f"{out} holds a run that did not finish: delete it to measure {n} rank(s) again")
+
+
+def sweep(a):
+    """One series (weak or strong) into a.out, then its report; returns report.py's exit code."""
     os.makedirs(a.out, exist_ok=True)
     folders = []
     for n in a.ranks:
@@ -167,7 +174,23 @@ def main():
     report = [sys.executable, os.path.join(HERE, "report.py")] + folders + \
         ["--out", os.path.join(a.out, "report")] + shlex.split(a.report_args)
     print(f"sweep: {shlex.join(report)}", flush=True)
-    sys.exit(subprocess.run(report).returncode)
+    return subprocess.run(report).returncode
+
+
+def main():
+    a = parse_args(sys.argv[1:])
+    series = [a]
+    if a.per_rank_batch is not None and a.global_batch is not None:
+        series = [argparse.Namespace(**dict(vars(a), global_batch=None,
+                                            out=os.path.join(a.out, "weak"))),
+                  argparse.Namespace(**dict(vars(a), per_rank_batch=None,
+                                            out=os.path.join(a.out, "strong")))]
+    for s in series:
+        refuse_unfinished(s)
+    for s in series:
+        rc = sweep(s)
+        if rc != 0:
+            sys.exit(rc)
 
 
 if __name__ == "__main__":

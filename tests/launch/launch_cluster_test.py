@@ -737,6 +737,20 @@ def _scaling_sweep(name, launch_opts):
 def case_scaling_sweep_local():
     need_gan_dist()
     _scaling_sweep("scaling-sweep-local", ["--launch", "local"])
+    # Both series in one sweep: weak (16 images per rank) and strong (32 images per step).
+    out = fresh_dir("scaling-sweep-both")
+    dist = [GAN_DIST, "--model", "dcgan", "--data", DATA, "--threads", "1", "--log-every", "2",
+            "--g-width", "8", "--d-width", "8"] + EXTRA
+    rc, so, err = run(["/usr/bin/python3", SWEEP, "--ranks", "1,2", "--per-rank-batch", "16",
+                       "--global-batch", "32", "--steps", "6", "--out", out, "--gan-launch", LAUNCH,
+                       "--launch", "local", "--"] + dist, timeout=600)
+    check(rc == 0, f"weak and strong sweep exit {rc}: {so[-2000:]} {err[-3000:]}")
+    for series, per_rank in (("weak", {1: 16, 2: 16}), ("strong", {1: 32, 2: 16})):
+        rows = list(csv.DictReader(open(os.path.join(out, series, "report", "scaling.csv"))))
+        got = {int(r["ranks"]): int(r["batch_per_rank"]) for r in rows}
+        check(got == per_rank, f"{series}/report/scaling.csv batch per rank {got}, not {per_rank}")
+        report = open(os.path.join(out, series, "report", "report.md")).read()
+        check(f"({series} scaling, measured)" in report, f"{series}/report/report.md: {report[:300]}")
 
 
 def case_scaling_sweep_slurm():
