@@ -277,6 +277,13 @@ def plot(out, rows, proj, base):
         bottom = [b + v for b, v in zip(bottom, vals)]
     bx.set(xlabel="ranks (measured)", ylabel="ms per step (median)", title="where a step's time goes")
     bx.legend(fontsize=8)
+    # Where the figures come from, on the plot itself: what was measured, and what the
+    # projection beyond it assumes.
+    beyond = (f"a stated network (busbw {STATED['busbw'] / 1e3:g} GB/s, {STATED['hop_us']:g} us "
+              "per ring step)" if STATED else
+              f"the {base['ranks']}-rank run's own all-reduce curve ({base['backend']})")
+    fig.suptitle(f"Measured: {', '.join(str(n) for n in ns)} rank(s) on {base['device']} with "
+                 f"{base['backend']}; projected beyond with {beyond}", fontsize=9)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "scaling.png"), dpi=110)
 
