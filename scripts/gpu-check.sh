@@ -24,9 +24,11 @@
 #   --budget S         wall-clock budget for everything (default 450 s); checks past it are skipped
 #   --jobs N           gan_dist runs at once in the model-zoo check (default 4)
 #   --python PY        python with torch (default /opt/torch/.venv/bin/python3, else python3)
-#   --only LIST        comma list of checks: env,build,data,zoo,dcgan64,cpu_gpu,resume,speed
+#   --only LIST        comma list of checks: env,build,data,zoo,dcgan64,cpu_gpu,resume,speed,
+#                      projection (needs dcgan64's run)
 # Environment: GPU_CHECK_CMAKE_ARGS (more CMake arguments), GPU_CHECK_NO_SWAP=1 (use every shipped
-#   library, not the host's copies), NCCL_DEBUG (default WARN).
+#   library, not the host's copies), NCCL_DEBUG (default WARN), GPU_CHECK_NETS (the networks the
+#   projection states: "NAME:BUSBW_GBps:HOP_us ...", default "nvlink:450:2 ib:35:5").
 # Exit: 0 every check passed; 1 a check failed; 2 no GPU (without --no-gpu-ok) or bad option;
 #       3 (--prepare) dependencies missing or incomplete.
 set -uo pipefail
@@ -777,6 +779,33 @@ elif wanted speed; then
     --warmup "$SPEED_WARM" --batch "$sbatch" --out "$RES/speed.json" seconds="$(since "$t0")" \
     rounds="$SPEED_ROUNDS" steps="$SPEED_STEPS"
   record_status speed
+fi
+
+# --- h. projection from one GPU -----------------------------------------------------------------
+# benchmarks/scaling/report.py on check d's DCGAN-64 run: its compute times (CUDA events) and the
+# gradient messages more ranks would send, projected over two stated networks, NAME:BUSBW_GBps:
+# HOP_LATENCY_us, GPU_CHECK_NETS (default below: NVLink inside a node and InfiniBand across
+# nodes; benchmarks/gpu/README.md says where the figures come from: state your cluster's).
+GPU_CHECK_NETS=${GPU_CHECK_NETS:-nvlink:450:2 ib:35:5}
+section "h. scaling projection from the one-rank DCGAN-64 run over stated networks ($GPU_CHECK_NETS)"
+if wanted projection; then
+  if [ ! -f "$WORK/dcgan64/final.json" ]; then
+    put projection status='"skipped"' ok=false why='"the DCGAN-64 run of check d did not finish"'
+  elif [ "$(cap 60)" = 0 ]; then
+    put projection status='"fail"' ok=false why="not run: time budget exhausted ($(left) s of $BUDGET left)"
+  else
+    nets=()
+    for net in $GPU_CHECK_NETS; do
+      IFS=: read -r name busbw hop <<<"$net"
+      timeout -k 5 "$(cap 60)" "$PY" "$ROOT/benchmarks/scaling/report.py" "$WORK/dcgan64" \
+        --busbw-gbps "$busbw" --hop-latency-us "$hop" --out "$OUTDIR/projection-$name" \
+        >"$OUTDIR/projection-$name.log" 2>&1 || tail_log "$OUTDIR/projection-$name.log"
+      nets+=("$name=$OUTDIR/projection-$name")
+    done
+    tool eval-projection --nets "$(IFS=,; echo "${nets[*]}")" --out "$RES/projection.json" \
+      stated_networks="\"$GPU_CHECK_NETS\""
+  fi
+  record_status projection
 fi
 
 # --- results -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ and `assemble` merges the fragments into gpu-check.json. `warn` is a result that
 failure but needs a reader (e.g. GPU runs that are not bitwise reproducible).
 """
 import argparse
+import csv
 import datetime
 import glob
 import gzip
@@ -685,6 +686,40 @@ def cmd_eval_speed(a):
     write_json(a.out, res)
 
 
+def cmd_eval_projection(a):
+    """The scaling report's projection from the one-GPU run, per stated network: weak- and
+    strong-scaling efficiency at a few world sizes and where adding ranks stops paying."""
+    res = kv(a.pairs)
+    nets, ok = {}, True
+    for spec in a.nets.split(","):
+        name, folder = spec.split("=", 1)
+        path = os.path.join(folder, "projection.csv")
+        if not os.path.exists(path):
+            nets[name] = {"error": "no projection.csv (see the log next to it)"}
+            ok = False
+            continue
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        net = {"report": os.path.join(folder, "report.md"),
+               "png": os.path.exists(os.path.join(folder, "scaling.png"))}
+        for mode in ("weak", "strong"):
+            sel = [r for r in rows if r["mode"] == mode]
+            net[mode] = {r["ranks"]: round(float(r["efficiency"]), 3) for r in sel
+                         if r["ranks"] in ("8", "64", "512")}
+            below = [r for r in sel if float(r["efficiency"]) < a.min_efficiency]
+            net[mode + "_stops_paying_at"] = (
+                {"ranks": int(below[0]["ranks"]), "bound": below[0]["bound"]} if below else None)
+        nets[name] = net
+    res["networks"] = nets
+    res["definition"] = ("benchmarks/scaling/report.py on the DCGAN-64 run of check d (its compute "
+                         "times and the gradient messages more ranks would send) with each "
+                         "network stated, not measured; efficiency against linear")
+    res.update(status(ok))
+    if not ok:
+        res["why"] = "; ".join(f"{n}: {v['error']}" for n, v in nets.items() if "error" in v)
+    write_json(a.out, res)
+
+
 def cmd_assemble(a):
     out = kv(a.pairs)
     checks = {}
@@ -769,6 +804,11 @@ def cmd_report(a):
             s.get("status"), fmt(s.get("gan_dist", {}).get("images_per_s_median")),
             fmt(s.get("pytorch", {}).get("images_per_s_median")),
             fmt(s.get("ratio_gan_dist_step_time_over_pytorch"))))
+    pr = c.get("projection", {})
+    for name, net in (pr.get("networks") or {}).items():
+        if "weak" in net:
+            print("  project  %-5s %s: weak efficiency %s, strong stops paying at %s" % (
+                pr.get("status"), name, net["weak"], net.get("strong_stops_paying_at")))
     for name, v in c.items():
         why = v.get("why") or v.get("note") if v.get("status") in ("fail", "warn") else None
         if why:
@@ -780,6 +820,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd")
     sub.required = True
+
+    p = sub.add_parser("eval-projection")
+    p.add_argument("--nets", required=True, help="NAME=FOLDER,... (report.py --out folders)")
+    p.add_argument("--min-efficiency", type=float, default=0.5)
+    p.add_argument("--out", required=True)
+    p.add_argument("pairs", nargs="*")
+    p.set_defaults(fn=cmd_eval_projection)
 
     p = sub.add_parser("put")
     p.add_argument("--out", required=True)

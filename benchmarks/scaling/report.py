@@ -249,7 +249,11 @@ def write_csv(path, rows):
 
 
 def plot(out, rows, proj, base):
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # e.g. a GPU machine's torch environment: the CSVs and report.md stand
+        print("report.py: no matplotlib here: scaling.png not written", file=sys.stderr)
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
