@@ -1,15 +1,15 @@
 #!/bin/bash
 # Starts (or stops) a one-node Slurm cluster on localhost for tests: munged, slurmctld and
 # slurmd as root without systemd, every file under STATE_DIR.
-# Usage: slurm-local.sh up|down|env STATE_DIR [JOBS_FROM]
+# Usage: slurm-local.sh up STATE_DIR [JOBS_FROM] | down STATE_DIR | env STATE_DIR
 # up with JOBS_FROM (a folder): jobs still queued or running from there (submitted by a test run
 # that was killed, which Slurm outlives) are cancelled, and up returns once they are gone, so a
 # new run never shares its folders with them. Jobs from elsewhere (another checkout's tests
 # sharing the cluster) are left alone.
 set -euo pipefail
 
-usage() { echo "usage: $0 up|down|env STATE_DIR [JOBS_FROM]" >&2; exit 2; }
-[ $# -eq 2 ] || [ $# -eq 3 ] || usage
+usage() { echo "usage: $0 up STATE_DIR [JOBS_FROM] | down STATE_DIR | env STATE_DIR" >&2; exit 2; }
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = up ]; } || usage
 action=$1
 state=$(realpath -m "$2")
 jobs_from=${3:+$(realpath -m "$3")}
@@ -156,20 +156,26 @@ up() {
 }
 
 # Cancels the jobs whose working directory is FOLDER or below it and waits (up to 60 s) until the
-# queue no longer lists them.
+# queue no longer lists them. (gan_launch slurm submits from the caller's folder, without --chdir,
+# so a test's jobs have ctest's working folder for the test: the build's tests/launch.)
+jobs_under() {  # job ids, one per line; fails when squeue does
+  local out
+  out=$(squeue -h -o '%i|%Z') || { log "squeue failed"; return 1; }
+  awk -F'|' -v f="$1" '$2 == f || index($2, f "/") == 1 { print $1 }' <<<"$out"
+}
 cancel_jobs_from() {
   local folder=$1 ids i
-  list() { squeue -h -o '%i %Z' | awk -v f="$folder" '$2 == f || index($2, f "/") == 1 { print $1 }'; }
-  ids=$(list)
+  ids=$(jobs_under "$folder") || exit 1
   [ -n "$ids" ] || return 0
-  log "cancelling jobs left from $folder: $(echo $ids)"
+  log "cancelling jobs left from $folder: ${ids//$'\n'/ }"
   # shellcheck disable=SC2086
   scancel $ids
   for i in $(seq 300); do
-    [ -n "$(list)" ] || { log "they are gone"; return 0; }
+    ids=$(jobs_under "$folder") || exit 1
+    [ -n "$ids" ] || { log "they are gone"; return 0; }
     sleep 0.2
   done
-  log "jobs $(echo $(list)) from $folder are still listed after 60 s"
+  log "jobs ${ids//$'\n'/ } from $folder are still listed after 60 s"
   exit 1
 }
 

@@ -66,18 +66,24 @@ check "same manifest (stats included) for 1 and 2 ranks" cmp -s "$work/o1/manife
 
 # Ranks that disagree stop together before writing: rank 1 is given other arguments (as if it
 # saw another copy of the folder or of a list on its node).
-rank1() {  # rank1 "rank 1's arguments" -> gan_prep with "${args[@]}" on rank 0
+rank1() {  # rank1 ARGS...: gan_prep "${args[@]}" --out o4 on rank 0, ARGS on rank 1
+  local theirs
+  theirs=$(printf '%q ' "$@")
   timeout 120 "$mpiexec" -np 2 --oversubscribe --bind-to none bash -c \
-    '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && eval "set -- $0"; exec "$@"' "$1" "$prep" "${args[@]}" --out "$work/o4"
+    '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && eval "set -- $0"; exec "$@"' "$theirs" \
+    "$prep" "${args[@]}" --out "$work/o4"
 }
+same=(--partition none --shard-size 16 --crop 128 --size 32 --out "$work/o4")
 mkdir -p "$work/fewer" && cp "$src"/0000[0-3]*.jpg "$work/fewer/"
-expect_rc 4 "ranks that see other files" rank1 "$prep celeba --src $work/fewer --attr $work/attr.txt --partition none --shard-size 16 --crop 128 --size 32 --out $work/o4"
+expect_rc 4 "ranks that see other files" rank1 "$prep" celeba --src "$work/fewer" --attr "$work/attr.txt" "${same[@]}"
 check "and say so" grep -q "rank 1 sees other files under .* than rank 0" "$work/last.log"
-expect_rc 4 "ranks that find other lists" rank1 "$prep celeba --src $src --attr none --partition none --shard-size 16 --crop 128 --size 32 --out $work/o4"
+check "and write nothing" [ ! -e "$work/o4" ]
+expect_rc 4 "ranks that find other lists" rank1 "$prep" celeba --src "$src" --attr none "${same[@]}"
 check "and say which" grep -q "rank 1 sees lists: attr '', partition '', rank 0 lists: attr '$work/attr.txt'" "$work/last.log"
-expect_rc 2 "one rank's missing list stops both" rank1 "$prep celeba --src $src --attr $work/nothing.txt --partition none --shard-size 16 --crop 128 --size 32 --out $work/o4"
+check "and write nothing" [ ! -e "$work/o4" ]
+expect_rc 2 "one rank's missing list stops both" rank1 "$prep" celeba --src "$src" --attr "$work/nothing.txt" "${same[@]}"
 check "naming the rank and the file" grep -q "rank 1: --attr $work/nothing.txt: no such file" "$work/last.log"
-check "nothing written" [ ! -e "$work/o4/manifest.json" ]
+check "and writing nothing" [ ! -e "$work/o4" ]
 
 # Resume: one shard lost, one corrupt, a stray temp file; the intact shard must be kept.
 rm "$work/o2/shard-00001.h5"
