@@ -10,9 +10,9 @@ setting only:
   - bench_allreduce's overlap table: the share of an all-reduce that running it beside
     compute hides, for busy CPUs and for idle ones (a compute stand-in that sleeps);
   - bench_overlap (part `buckets`): a stand-in backward through the real Reducer, 16 MB of
-    gradients in 8 layers whose backward sleeps (idle CPU) or computes (busy CPU) as long as
+    gradients in 16 layers whose backward sleeps (idle CPU) or computes (busy CPU) as long as
     the all-reduce alone takes: backward and exposed communication with overlap off and on
-    and bucket caps of 1, 4, 16 MB and one for all.
+    and bucket caps of 1, 4, 8 and 16 MB (16, 4, 2 and 1 buckets).
 Predicted step = compute + the messages' all-reduce times from the run's own curve
 (benchmarks/scaling/report.py's model); with overlap on, less the share the overlap table
 gives for busy CPUs (at most the backward time). With several host counts, the largest is
@@ -139,7 +139,7 @@ def main():
                 if "buckets" in a.parts:
                     b_csv = os.path.join(runs_dir, f"buckets_{tag}.csv")
                     sh(mpirun_hosts(n, [os.path.join(a.build, "benchmarks", "bench_overlap"),
-                                        b_csv, 16, 8, 1.0]))
+                                        b_csv, 16, 16, 1.0]))
                     bucket_rows += [dict(r, **link_cols) for r in csv.DictReader(open(b_csv))]
                 if "train" not in a.parts:
                     continue
@@ -205,9 +205,9 @@ def plot_train(results, overlap_rows, hosts):
         sel = [r for r in results if r["ranks"] == n and r["overlap"] == overlap and
                r["bucket_mb"] == bucket]
         x = [r["link_gbit_measured"] for r in sel]
-        style = ("-" if n == min(hosts) else "-.") if bucket == buckets[-1] else "--"
+        style = "os^vD"[buckets.index(bucket) % 5] + ("-" if n == min(hosts) else "-.")
         what = f"{n} ranks, {bucket:g} MB buckets, overlap {overlap}"
-        ax.plot(x, [r["measured_ms"] for r in sel], "o" + style, color=colors[overlap],
+        ax.plot(x, [r["measured_ms"] for r in sel], style, color=colors[overlap],
                 label=f"{what}: measured")
         ax.plot(x, [r["predicted_ms"] for r in sel], "x:", color=colors[overlap],
                 label=f"{what}: predicted")
@@ -250,15 +250,19 @@ def plot_buckets(rows):
                 x = list(range(len(sel)))
                 ax.plot(x, [float(r["exposed_ms"]) for r in sel], style, color=color,
                         label=f"{kind} CPU, overlap {overlap}: exposed")
-                ax.plot(x, [float(r["step_ms"]) for r in sel], style, color=color, alpha=0.35,
-                        label=f"{kind} CPU, overlap {overlap}: backward + exposed")
+                med = [float(r["step_ms"]) for r in sel]
+                spread = [[m - float(r["step_q1_ms"]) for m, r in zip(med, sel)],
+                          [float(r["step_q3_ms"]) - m for m, r in zip(med, sel)]]
+                ax.errorbar(x, med, yerr=spread, fmt=style, color=color, alpha=0.35, capsize=3,
+                            label=f"{kind} CPU, overlap {overlap}: backward + exposed (q1-q3)")
                 ax.set_xticks(x, [f"{r['bucket_mb']} ({r['buckets']})" for r in sel])
         over = " (oversubscribed)" if n > (os.cpu_count() or 1) else ""
-        ax.set(xlabel="bucket cap, MB (buckets)", ylabel="ms (median, slowest rank)",
+        ax.set(xlabel="bucket cap, MB (buckets; the first bucket capped alike)",
+               ylabel="ms (median, slowest rank)",
                title=f"{n} hosts{over}, links shaped to {rate:g} Gbit/s")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("bench_overlap: 16 MB of gradients in 8 layers, a stand-in backward as long as "
+    fig.suptitle("bench_overlap: 16 MB of gradients in 16 layers, a stand-in backward as long as "
                  "the all-reduce; CPU ranks over TCP in network namespaces on one 2-core machine",
                  fontsize=9)
     fig.tight_layout()
