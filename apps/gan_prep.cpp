@@ -30,6 +30,9 @@ class WorldGroup : public gan::dataio::PrepGroup {
       if (world_.is_root()) fn();
     });
   }
+  void on_every_rank(const std::function<void()>& fn) const override {
+    gan::dist::all_or_none(world_, fn);
+  }
 
  private:
   const gan::dist::World& world_;

@@ -15,7 +15,6 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "core/checked_io.h"
 #include "core/errors.h"
@@ -35,38 +34,16 @@ namespace {
 
 // What the ranks must agree on before they write anything (the lists they found, the files they
 // planned, the data they read), each rank computing its own with `local`. An error on any rank
-// stops every rank: with the largest exit code among them (as dist::agree_on_outcome decides)
-// and each distinct message, named "rank R: " unless every rank had the same one. Otherwise a
-// rank whose value differs from rank 0's stops every rank with `differs(R, value, rank 0's
-// value)`. Nobody is left waiting in a collective either way.
+// stops every rank (PrepGroup::on_every_rank); a rank whose value differs from rank 0's stops
+// every rank with `differs(R, value, rank 0's value)`. Nobody is left waiting in a collective.
 void agree(
     const PrepGroup& world, const std::function<std::string()>& local,
     const std::function<std::string(size_t, const std::string&, const std::string&)>& differs) {
   std::string mine;
-  try {
-    mine = "ok " + local();
-  } catch (const Error& e) {
-    mine = "error " + std::to_string(e.code()) + " " + e.what();
-  } catch (const std::exception& e) {
-    mine = "error " + std::to_string(kExitFailure) + " " + e.what();
-  }
+  world.on_every_rank([&] { mine = local(); });
   const auto all = world.allgather(mine);
-  const bool same = std::all_of(all.begin(), all.end(), [&](auto& v) { return v == all[0]; });
-  int worst = kExitOk;
-  bool failed = false;
-  std::string text;
-  for (size_t r = 0; r < all.size(); ++r) {
-    if (all[r].rfind("error ", 0) != 0) continue;
-    const size_t space = all[r].find(' ', 6);
-    worst = std::max(worst, std::stoi(all[r].substr(6, space - 6)));
-    failed = true;
-    if (std::find(all.begin(), all.begin() + r, all[r]) != all.begin() + r) continue;
-    const std::string what = all[r].substr(space + 1);
-    text += (text.empty() ? "" : "\n") + (same ? what : "rank " + std::to_string(r) + ": " + what);
-  }
-  if (failed) throw Error(worst == kExitOk ? kExitFailure : worst, text, true);
   for (size_t r = 1; r < all.size(); ++r)
-    if (all[r] != all[0]) throw DistError(differs(r, all[r].substr(3), all[0].substr(3)), true);
+    if (all[r] != all[0]) throw DistError(differs(r, all[r], all[0]), true);
 }
 
 std::string sidecar_path(const std::string& out, int64_t index) {

@@ -27,6 +27,9 @@ class PrepGroup {
   // Runs `fn` on rank 0 alone; an error it throws is raised identically on every rank
   // (a collective gan::Error), so no rank is left waiting.
   virtual void on_root(const std::function<void()>& fn) const = 0;
+  // Runs `fn` on every rank; if it throws on any, every rank raises one collective gan::Error
+  // (the largest exit code, each distinct message with its rank).
+  virtual void on_every_rank(const std::function<void()>& fn) const = 0;
 };
 
 // `gan_prep idx`: MNIST-style IDX images (and labels) to shards.
