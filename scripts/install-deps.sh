@@ -1,27 +1,43 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages gan_dist needs (as root, or through sudo) and makes sure
 # the BLAS that LibTorch uses is OpenBLAS (the reference BLAS makes steps ~4x slower).
-#   --cuda  also installs the pinned CUDA build of torch from PyPI into $GAN_TORCH_VENV
-#           (scripts/env.sh), once per user and version, for `scripts/build.sh --cuda`.
+#   (no flag)   everything: building and running the programs, the tests' tools and readers
+#               (GoogleTest, clang for fuzzing, clang-format, Debian's PyTorch as the
+#               benchmarks' peer, h5py, the project's TensorBoard venv)
+#   --programs  only what building and running the programs and the demo's plots need
+#               (scripts/demo.sh: about a minute less on a fresh machine)
+#   --cuda      everything, and the pinned CUDA build of torch from PyPI into $GAN_TORCH_VENV
+#               (scripts/env.sh), once per user and version, for `scripts/build.sh --cuda`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-CUDA=0
-if [ "${1:-}" = --cuda ]; then CUDA=1; fi
+CUDA=0 PROGRAMS_ONLY=0
+case "${1:-}" in
+  --cuda) CUDA=1 ;;
+  --programs) PROGRAMS_ONLY=1 ;;
+  "") ;;
+  *) echo "usage: scripts/install-deps.sh [--programs|--cuda]" >&2; exit 2 ;;
+esac
 
+# Configure and build (ccache and ninja keep rebuilds short), link, run, plot. GoogleTest is
+# here because configuring defines the tests (the demo builds only its programs).
 PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ninja-build ccache
   libtorch-dev libopenblas0-pthread
   libopenmpi-dev openmpi-bin
-  libhdf5-dev hdf5-tools
+  libhdf5-dev
   libspdlog-dev libcli11-dev nlohmann-json3-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libssl-dev
   libgtest-dev
   protobuf-compiler libprotobuf-dev libboost-dev
-  clang libclang-rt-14-dev clang-format python3-venv
   dataset-fashion-mnist
-  python3-matplotlib python3-numpy python3-torch python3-h5py python3-pil
+  python3-matplotlib python3-numpy
 )
+# The tests, fuzzing and the benchmarks' peers.
+if [ $PROGRAMS_ONLY = 0 ]; then
+  PACKAGES+=(hdf5-tools clang libclang-rt-14-dev clang-format python3-venv
+             python3-torch python3-h5py python3-pil)
+fi
 if [ $CUDA = 1 ]; then PACKAGES+=(binutils); fi
 
 SUDO=""
@@ -43,6 +59,8 @@ if ! update-alternatives --query "$alt" 2>/dev/null | grep -q "^Value: $openblas
   $SUDO update-alternatives --set "$alt" "$openblas"
 fi
 echo "install-deps: ok (BLAS: $(update-alternatives --query "$alt" | sed -n 's/^Value: //p'))"
+
+if [ $PROGRAMS_ONLY = 1 ]; then exit 0; fi
 
 # The project's own virtual environment (.venv/, git-ignored): the real readers the tests
 # check written files with (TensorBoard's event-file loader), pinned.

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+t_all=$(date +%s)
 # Both flavours where a CUDA toolkit is installed (CI, and every machine of this project);
 # the CPU flavour alone, with a notice, where it is not.
 flavours=(cpu)
@@ -37,14 +38,23 @@ if [ "$fuzz_s" -gt 0 ]; then
   scripts/fuzz.sh "$fuzz_s"
   echo "test: fuzzing took $(( $(date +%s) - start )) s"
 fi
+# ccache's hit and miss counts, to say what a build took from the cache.
+cache_counts() {
+  command -v ccache >/dev/null || { echo "0 0"; return; }
+  ccache --print-stats | awk '$1 ~ /^(direct|preprocessed)_cache_hit$/ {h += $2}
+                              $1 == "cache_miss" {m = $2} END {print h + 0, m + 0}'
+}
 for f in "${flavours[@]}"; do
   dir=build
   flag=()
   if [ "$f" = cuda ]; then dir=build-cuda; flag=(--cuda); fi
   start=$(date +%s)
+  read -r h0 m0 <<<"$(cache_counts)"
   scripts/build.sh "${flag[@]}"
-  echo "test: $f build took $(( $(date +%s) - start )) s"
+  read -r h1 m1 <<<"$(cache_counts)"
+  echo "test: $f build took $(( $(date +%s) - start )) s ($((h1 - h0)) compiles from ccache, $((m1 - m0)) compiled)"
   start=$(date +%s)
   (cd "$dir" && ctest -j 2 --output-on-failure --timeout 600 "$@")
   echo "test: $f suite took $(( $(date +%s) - start )) s"
 done
+echo "test: the whole run took $(( $(date +%s) - t_all )) s"
