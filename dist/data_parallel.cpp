@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -41,6 +42,11 @@ std::map<int64_t, int64_t> DataParallel::gradient_messages() const {
 void DataParallel::expect_grads(torch::nn::Module& module) { reducer(module).prepare(); }
 
 void DataParallel::backward(const torch::Tensor& loss) {
+  struct InBackward {
+    std::atomic<bool>& flag;
+    explicit InBackward(std::atomic<bool>& f) : flag(f) { flag = true; }
+    ~InBackward() { flag = false; }
+  } in_backward(in_backward_);
   if (comm_.size() == 1) return loss.backward();
   // Buckets' all-reduces start from the hooks during this backward; let them progress.
   struct Progress {
@@ -61,6 +67,8 @@ void DataParallel::sync_grads(torch::nn::Module& module) {
 
 torch::Tensor DataParallel::allreduce_sum(const torch::Tensor& t) {
   DeviceTimer::Scope timed(comm_timer_, t.device());
+  std::optional<DeviceTimer::Scope> within_backward;
+  if (in_backward_) within_backward.emplace(comm_in_backward_timer_, t.device());
   torch::Tensor out = t.detach().contiguous().clone();
   comm_.allreduce_sum(out);
   // Rank 0's bits to everyone: the MPI standard does not promise identical sums (NCCL's
@@ -125,5 +133,8 @@ void DataParallel::broadcast_buffers(torch::nn::Module& module) {
 }
 
 double DataParallel::take_comm_seconds(bool wait) { return comm_timer_.take_seconds(wait); }
+double DataParallel::take_comm_in_backward_seconds(bool wait) {
+  return comm_in_backward_timer_.take_seconds(wait);
+}
 
 }  // namespace gan::dist

@@ -3,6 +3,7 @@
 // time spent waiting on communication (device time on a GPU, see DeviceTimer).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 
@@ -36,6 +37,9 @@ class DataParallel final : public Collectives {
   // time the compute stream spent in them, read back without blocking: an interval the GPU
   // has not finished yet counts in a later call (all of them, waiting, with wait = true).
   double take_comm_seconds(bool wait = false);
+  // The part of those seconds spent inside backward (SyncBatchNorm's all-reduces): the model's
+  // backward timer holds it too, so a step's phases subtract it from backward once.
+  double take_comm_in_backward_seconds(bool wait = false);
   // Gradient all-reduces issued so far, as message size in bytes -> count: what the
   // reducers actually send, for a benchmark's cost model (benchmarks/netem/). At one rank,
   // where nothing is sent, what more ranks would send (the same buckets).
@@ -52,6 +56,8 @@ class DataParallel final : public Collectives {
   };
   std::map<const torch::nn::Module*, Synced> reducers_;
   DeviceTimer comm_timer_;
+  DeviceTimer comm_in_backward_timer_;
+  std::atomic<bool> in_backward_{false};  // read by autograd's threads (SyncBatchNorm)
   Reducer& reducer(torch::nn::Module& module);
   // Rank 0's values of `tensors` to every rank, one broadcast per (dtype, device) group.
   void broadcast_grouped(const std::vector<torch::Tensor>& tensors);

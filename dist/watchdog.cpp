@@ -39,6 +39,10 @@ struct State {
   std::map<uint64_t, Op> ops;
   std::map<uint64_t, std::function<std::optional<std::string>()>> checks;
   std::map<uint64_t, std::function<void(const std::string&)>> hooks;
+  // True while the thread runs copies of the callbacks outside the lock: remove() waits for
+  // the round to end, so no check it removed is still running or about to run.
+  bool polling = false;
+  std::condition_variable poll_done;
 };
 
 State& state() {
@@ -72,6 +76,7 @@ void loop() {
       for (auto& [id, op] : s.ops)
         if (op.done) polls.emplace_back(id, op.done);
       for (auto& [id, check] : s.checks) checks.push_back(check);
+      s.polling = true;
     }
     std::vector<uint64_t> finished;
     for (auto& [id, done] : polls)
@@ -99,6 +104,12 @@ void loop() {
       }
     }
     polls.clear();  // drops the callbacks' captures (events) outside the lock
+    checks.clear();
+    {
+      std::lock_guard<std::mutex> lk(s.mu);
+      s.polling = false;
+    }
+    s.poll_done.notify_all();
     if (!why.empty()) fail(kExitDist, why);
   }
 }
@@ -183,7 +194,10 @@ void remove(uint64_t id) {
   if (g_failing.load())
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   auto& s = state();
-  std::lock_guard<std::mutex> lk(s.mu);
+  std::unique_lock<std::mutex> lk(s.mu);
+  // A round of polls may hold a copy of this check: wait until it has ended. (Never called
+  // from a check itself, which runs on the watchdog thread.)
+  s.poll_done.wait(lk, [&] { return !s.polling; });
   s.checks.erase(id);
   s.hooks.erase(id);
 }

@@ -77,8 +77,9 @@ uint64_t add_health_check(std::function<std::optional<std::string>()> check);
 // Run, newest first, with the message, before the process exits on a timeout or
 // a fatal error (abort the NCCL communicator, write the message to the rank's log).
 uint64_t add_abort_hook(std::function<void(const std::string&)> hook);
-// A health check or abort hook. Blocks for good once the process is failing (its hooks may be
-// running and must not lose what they point to).
+// A health check or abort hook. On return the check is not running and will not run again,
+// so what it points to may go (a poll in progress is waited for). Blocks for good once the
+// process is failing (its hooks may be running and must not lose what they point to).
 void remove(uint64_t id);
 
 // Ends the process now with `code` after printing `message` and running the abort hooks:

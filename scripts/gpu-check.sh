@@ -24,7 +24,7 @@
 #   --budget S         wall-clock budget for everything (default 450 s); checks past it are skipped
 #   --jobs N           gan_dist runs at once in the model-zoo check (default 4)
 #   --python PY        python with torch (default /opt/torch/.venv/bin/python3, else python3)
-#   --only LIST        comma list of checks: env,build,data,zoo,dcgan64,cpu_gpu,resume,speed,
+#   --only LIST        comma list of checks: env,torch_smoke,build,data,zoo,dcgan64,cpu_gpu,resume,speed,
 #                      projection (needs dcgan64's run)
 # Environment: GPU_CHECK_CMAKE_ARGS (more CMake arguments), GPU_CHECK_NO_SWAP=1 (use every shipped
 #   library, not the host's copies), NCCL_DEBUG (default WARN), GPU_CHECK_NETS (the networks the
@@ -46,7 +46,8 @@ SELF=$ROOT/scripts/gpu-check.sh
 # ---------------------------------------------------------------------------------------------
 # Dependencies (Debian 12 packages): what the top CMakeLists' find_package calls and dataio's
 # image code need (MPI C, HDF5 C serial, spdlog+fmt, CLI11, nlohmann_json, ZLIB, PNG, OpenSSL
-# Crypto, GTest (required by the top CMakeLists even with BUILD_TESTING=OFF), libjpeg-turbo),
+# Crypto, GTest (required by the top CMakeLists even with BUILD_TESTING=OFF), libjpeg-turbo,
+# protobuf with protoc for the TensorBoard writer),
 # plus the run-time libraries those need that an Ubuntu CUDA image may lack. Libraries the GPU
 # machine does have are swapped for its own copies before the build (swap_host_libs).
 # ---------------------------------------------------------------------------------------------
@@ -66,6 +67,9 @@ PKGS=(
   libturbojpeg0-dev libturbojpeg0 libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16
   # checksums, compression
   libssl-dev libssl3 zlib1g-dev zlib1g
+  # TensorBoard records: protobuf's headers and runtime, and protoc (run at build time with the
+  # carried libraries on its path: setup_deps_env writes a wrapper)
+  libprotobuf-dev libprotobuf32 protobuf-compiler libprotoc32
   # GoogleTest: only because the top CMakeLists.txt has find_package(GTest REQUIRED)
   libgtest-dev
 )
@@ -109,8 +113,14 @@ REQUIRED=(
   usr/lib/$ARCH/libz.so
   usr/include/gtest/gtest.h
   usr/lib/$ARCH/cmake/GTest/GTestConfig.cmake
+  usr/include/google/protobuf/message.h
+  usr/lib/$ARCH/libprotobuf.so
+  usr/lib/$ARCH/libprotoc.so.32
+  usr/bin/protoc
 )
-MAX_DEPS_MIB=50
+# What a call carries: the deps and the working tree, at most 64 MiB together (margin kept).
+MAX_DEPS_MIB=54
+MAX_CARRY_MIB=60
 
 say() { echo "gpu-check: $*"; }
 die() { echo "gpu-check: error: $1" >&2; exit "${2:-1}"; }
@@ -214,6 +224,14 @@ verify_deps() {
   mib=$(find "$R" -type f -printf "%s\n" | awk "{s+=\$1} END {printf \"%d\", s/1048576 + 0.999}")
   if [ "$mib" -gt "$MAX_DEPS_MIB" ]; then
     echo "gpu-check: .gpu-deps/root is $mib MiB (limit $MAX_DEPS_MIB: it travels to the GPU machine)" >&2
+    bad=1
+  fi
+  # A call carries the working tree (as git lists it) and the deps, 64 MiB in all: keep a margin.
+  local tree_mib
+  tree_mib=$(cd "$ROOT" && git ls-files -z --cached --others --exclude-standard 2>/dev/null |
+    xargs -0 -r stat -c %s -- 2>/dev/null | awk '{s+=$1} END {printf "%d", s/1048576 + 0.999}')
+  if [ -n "$tree_mib" ] && [ $((mib + tree_mib)) -gt $MAX_CARRY_MIB ]; then
+    echo "gpu-check: tree $tree_mib MiB + deps $mib MiB exceed $MAX_CARRY_MIB MiB (64 MiB per call)" >&2
     bad=1
   fi
   [ $bad = 0 ] && say "prepare: ok: .gpu-deps/root $mib MiB ($(find "$R" -type f | wc -l) files)"
@@ -433,6 +451,11 @@ setup_deps_env() {
   export OPAL_PREFIX=$R/usr OPAL_SYSCONFDIR=$R/etc/openmpi
   export PMIX_INSTALL_PREFIX=$LIB/pmix2
   GAN_ENV=(env "LD_LIBRARY_PATH=$LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "PATH=$R/usr/bin:$PATH")
+  # protoc runs during configure and build: the carried one, with the carried libraries on its
+  # path (and nothing else's: cmake and the compiler keep the host's libraries).
+  PROTOC=$R/usr/bin/protoc-with-libs
+  printf '#!/bin/bash\nLD_LIBRARY_PATH=%q exec %q "$@"\n' "$LIB" "$R/usr/bin/protoc" >"$PROTOC"
+  chmod +x "$PROTOC"
 }
 
 # gan LOG SECONDS PROGRAM ARGS...: a gan_* program with the deps' environment, time-limited
@@ -455,10 +478,38 @@ record_status() {  # name: reads the fragment's ok field, prints and remembers i
 }
 
 # --- a. environment ---------------------------------------------------------------------------
+# nvcc: on PATH, in /usr/local/cuda*, or from the python's pip CUDA toolkit (nvidia/cu13/bin).
+# Recorded with whether the toolkit has the cuBLAS/cuSPARSE/cuSOLVER headers that ATen's CUDA
+# headers include (the CUDA flavour cannot compile without them).
+if ! command -v nvcc >/dev/null; then
+  pipcuda=$("$PY" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "bin"))' 2>/dev/null || true)
+  for d in /usr/local/cuda/bin /usr/local/cuda-*/bin $pipcuda; do [ -x "$d/nvcc" ] && PATH=$PATH:$d && break; done
+fi
+CUDA_HEADERS=missing
+if command -v nvcc >/dev/null; then
+  export CUDACXX=${CUDACXX:-$(command -v nvcc)}
+  inc=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/include
+  miss=()
+  for h in cublas_v2.h cublasLt.h cusparse.h cusolverDn.h; do [ -f "$inc/$h" ] || miss+=("$h"); done
+  CUDA_HEADERS=$([ ${#miss[@]} = 0 ] && echo "all in $inc" || echo "missing in $inc: ${miss[*]}")
+  say "nvcc $(command -v nvcc); cuBLAS/cuSPARSE/cuSOLVER headers: $CUDA_HEADERS"
+fi
+
 section "a. environment"
 if wanted env; then
   tool env --out "$RES/env.json" --device "$DEVICE" --repo "$ROOT" || put env status='"fail"' ok=false
   record_status env
+fi
+# The machine's own torch first (seconds): a device matmul and cuDNN convolution, and
+# torch.distributed at world size 1 over NCCL, with NCCL's own log: a GPU or NCCL that cannot
+# start inside this machine is named here, before any build.
+section "a2. torch smoke (the machine's python)"
+if wanted torch_smoke; then
+  NCCL_DEBUG=INFO timeout -k 5 60 "$PY" "$TOOL" torch-smoke --device "$DEVICE" \
+    --out "$RES/torch_smoke.json" >"$WORK/torch-smoke.log" 2>&1 ||
+    { tail_log "$WORK/torch-smoke.log" 20; [ -f "$RES/torch_smoke.json" ] || put torch_smoke status='"fail"' ok=false why='"the smoke did not finish (torch-smoke.log)"'; }
+  grep -E 'NCCL INFO (NCCL version|Init COMPLETE|comm .* rank)' "$WORK/torch-smoke.log" | head -3 | sed 's/^/    | /'
+  record_status torch_smoke
 fi
 DEPS_OK=1
 setup_deps_env || DEPS_OK=0
@@ -470,10 +521,6 @@ if wanted build && [ $SKIP_BUILD = 0 ]; then
   b_t0=$(now)
   cm=$(command -v cmake || echo "$PYBIN/cmake")
   nj=$(command -v ninja || { [ -x "$PYBIN/ninja" ] && echo "$PYBIN/ninja"; } || echo "")
-  if ! command -v nvcc >/dev/null; then
-    for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do [ -x "$d/nvcc" ] && PATH=$PATH:$d && break; done
-  fi
-  command -v nvcc >/dev/null && export CUDACXX=${CUDACXX:-$(command -v nvcc)}
   tprefix=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null)
   args=(-S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
         -DCMAKE_POLICY_VERSION_MINIMUM=3.5)
@@ -495,7 +542,8 @@ if wanted build && [ $SKIP_BUILD = 0 ]; then
       "-DZLIB_ROOT=$R/usr" "-DPNG_ROOT=$R/usr"
       # The linker finds what the shipped libraries need (libhdf5 -> libcurl -> ...) here.
       "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$LIB"
-      "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$LIB")
+      "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$LIB"
+      "-DProtobuf_PROTOC_EXECUTABLE=${PROTOC:-$R/usr/bin/protoc}")
   fi
   args+=("-DCMAKE_PREFIX_PATH=$prefix")
   # Extra CMake arguments from the environment (e.g. -DTorch_DIR=... for a configure test).
@@ -523,6 +571,7 @@ if wanted build && [ $SKIP_BUILD = 0 ]; then
   fi
   tool build-summary --cache "$BUILD/CMakeCache.txt" --log "$BLOG" --deps "$R" --out "$RES/build.json" \
     configure_rc=$crc build_rc=$brc configure_s="$configure_s" build_s="$build_s" total_s="$(since "$b_t0")" \
+    nvcc="$(command -v nvcc || echo none)" cuda_headers="$CUDA_HEADERS" \
     system_deps=$SYSTEM_DEPS configure_only=$CONFIGURE_ONLY
   [ $crc = 0 ] || { say "configure failed (rc $crc):"; grep -E 'CMake Error|error' -A3 "$BLOG" | head -30; }
   [ $brc = 0 ] || [ $crc != 0 ] || { say "build failed (rc $brc):"; grep -E 'error|Error' "$BLOG" | head -30; }
@@ -798,9 +847,9 @@ if wanted projection; then
     for net in $GPU_CHECK_NETS; do
       IFS=: read -r name busbw hop <<<"$net"
       timeout -k 5 "$(cap 60)" "$PY" "$ROOT/benchmarks/scaling/report.py" "$WORK/dcgan64" \
-        --busbw-gbps "$busbw" --hop-latency-us "$hop" --out "$OUTDIR/projection-$name" \
-        >"$OUTDIR/projection-$name.log" 2>&1 || tail_log "$OUTDIR/projection-$name.log"
-      nets+=("$name=$OUTDIR/projection-$name")
+        --busbw-gbps "$busbw" --hop-latency-us "$hop" --out "$WORK/projection-$name" \
+        >"$WORK/projection-$name.log" 2>&1 || tail_log "$WORK/projection-$name.log"
+      nets+=("$name=$WORK/projection-$name")
     done
     tool eval-projection --nets "$(IFS=,; echo "${nets[*]}")" --out "$RES/projection.json" \
       stated_networks="\"$GPU_CHECK_NETS\""
@@ -809,7 +858,13 @@ if wanted projection; then
 fi
 
 # --- results -----------------------------------------------------------------------------------
+# $OUT holds at most 6 files (a call brings back 8): gpu-check.json, gpu-check.log, build.log,
+# the DCGAN-64 grid and metrics, and extras.tar.gz with the projections' folders and logs (their
+# figures are in gpu-check.json too).
 section "results"
+extras=()
+for f in "$WORK"/projection-*; do extras+=("$(basename "$f")"); done
+[ ${#extras[@]} -gt 0 ] && tar -C "$WORK" -czf "$OUTDIR/extras.tar.gz" "${extras[@]}"
 assemble finished="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 tool report "$OUTDIR/gpu-check.json" || true
 if [ ${#FAILED[@]} -gt 0 ]; then

@@ -3,7 +3,7 @@
 # the BLAS that LibTorch uses is OpenBLAS (the reference BLAS makes steps ~4x slower).
 #   (no flag)   everything: building and running the programs, the tests' tools and readers
 #               (GoogleTest, clang for fuzzing, clang-format, Debian's PyTorch as the
-#               benchmarks' peer, h5py, the project's TensorBoard venv)
+#               benchmarks' peer, h5py, debootstrap for bare roots, the TensorBoard venv)
 #   --programs  only what building and running the programs and the demo's plots need
 #               (scripts/demo.sh: about a minute less on a fresh machine)
 #   --cuda      everything, and the pinned CUDA build of torch from PyPI into $GAN_TORCH_VENV
@@ -29,14 +29,14 @@ PACKAGES=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev libssl-dev
   libgtest-dev
-  protobuf-compiler libprotobuf-dev libboost-dev
+  protobuf-compiler libprotobuf-dev
   dataset-fashion-mnist
   python3-matplotlib python3-numpy
 )
 # The tests, fuzzing and the benchmarks' peers.
 if [ $PROGRAMS_ONLY = 0 ]; then
   PACKAGES+=(hdf5-tools clang libclang-rt-14-dev clang-format python3-venv
-             python3-torch python3-h5py python3-pil)
+             python3-torch python3-h5py python3-pil debootstrap)
 fi
 if [ $CUDA = 1 ]; then PACKAGES+=(binutils); fi
 

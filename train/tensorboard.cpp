@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
-#include <boost/crc.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -26,11 +26,26 @@ namespace pb = gan::tensorboard;
 
 namespace tensorboard_record {
 
+namespace {
+// CRC-32C (Castagnoli): the reflected polynomial 0x82F63B78, processed a byte at a time
+// through a 256-entry table made at compile time.
+constexpr std::array<uint32_t, 256> kCrc32cTable = [] {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}();
+}  // namespace
+
 uint32_t masked_crc32c(std::string_view data) {
-  // CRC-32C: reflected Castagnoli polynomial, all-ones initial value and final xor.
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  crc.process_bytes(data.data(), data.size());
-  const uint32_t c = crc.checksum();
+  // All-ones initial value and final xor.
+  uint32_t c = 0xFFFFFFFFu;
+  for (const char ch : data)
+    c = kCrc32cTable[(c ^ static_cast<unsigned char>(ch)) & 0xFFu] ^ (c >> 8);
+  c ^= 0xFFFFFFFFu;
   // The format stores a rotated, offset CRC so that a CRC of data holding CRCs stays strong.
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }

@@ -520,7 +520,8 @@ void Trainer::State::log_interval(int64_t done, IntervalMeter& meter, Clock::tim
   phases.step = step_timer.take_seconds(/*wait=*/true);
   phases.comm = dp->take_comm_seconds(/*wait=*/true);
   const auto model_phases = model->take_phase_times(/*wait=*/true);
-  phases.backward = model_phases.backward_s;
+  // SyncBatchNorm's all-reduces run inside backward: counted once, as communication.
+  phases.backward = model_phases.backward_s - dp->take_comm_in_backward_seconds(/*wait=*/true);
   phases.optimizer = model_phases.optimizer_s;
   const auto means = meter.take_means(phases, world.size(), [&](std::vector<double> v) {
     return world.allreduce_sum(std::move(v));

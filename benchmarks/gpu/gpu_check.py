@@ -16,6 +16,7 @@ import gzip
 import json
 import math
 import os
+from pathlib import Path
 import platform
 import re
 import statistics
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import zlib
 
-CHECK_ORDER = ["env", "build", "smoke", "data", "zoo", "dcgan64", "cpu_gpu", "resume", "speed"]
+CHECK_ORDER = ["env", "torch_smoke", "build", "smoke", "data", "zoo", "dcgan64", "cpu_gpu", "resume", "speed"]
 DEFAULT_MODELS = "gan dcgan lsgan cgan infogan wgan wgan-gp ebgan began vae".split()
 TIMING_KEYS = {"data_ms", "compute_ms", "forward_ms", "backward_ms", "comm_ms", "optimizer_ms",
                "step_ms", "images_per_s", "wall_s"}
@@ -335,6 +336,13 @@ def cmd_env(a):
             e["git_commit"] = out
             rc, out = run_cmd(["git", "-C", a.repo, "status", "--porcelain", "--untracked-files=no"])
             e["git_dirty"] = bool(out) if rc == 0 else None
+        else:
+            # A call carries no .git: the commit is written to .gpu-commit before it
+            # (`git rev-parse HEAD > .gpu-commit`; scripts/gpu-rehearsal.sh does).
+            f = Path(a.repo) / ".gpu-commit"
+            if f.is_file():
+                e["git_commit"] = f.read_text().strip()
+                e["git_commit_from"] = ".gpu-commit"
     ok = True
     if a.device == "cuda":
         ok = bool(gpus) and e.get("torch", {}).get("cuda_available", False)
@@ -347,13 +355,15 @@ CACHE_KEYS = ["Torch_DIR", "MPI_C_HEADER_DIR", "MPI_mpi_LIBRARY", "MPI_C_COMPILE
               "HDF5_C_COMPILER_EXECUTABLE", "spdlog_DIR", "fmt_DIR", "CLI11_DIR",
               "nlohmann_json_DIR", "ZLIB_LIBRARY_RELEASE", "ZLIB_INCLUDE_DIR",
               "PNG_LIBRARY_RELEASE", "PNG_PNG_INCLUDE_DIR", "OPENSSL_CRYPTO_LIBRARY",
-              "OPENSSL_INCLUDE_DIR", "GTest_DIR", "libjpeg-turbo_DIR", "GAN_WITH_NCCL",
+              "OPENSSL_INCLUDE_DIR", "GTest_DIR", "libjpeg-turbo_DIR", "Protobuf_INCLUDE_DIR",
+              "Protobuf_LIBRARY_RELEASE", "Protobuf_PROTOC_EXECUTABLE", "GAN_WITH_NCCL",
               "GAN_NCCL_LIBRARY", "GAN_NCCL_INCLUDE_DIR", "NCCL_LIBRARY", "NCCL_INCLUDE_DIR",
               "CMAKE_CUDA_COMPILER", "CUDAToolkit_NVCC_EXECUTABLE", "CMAKE_CXX_COMPILER",
               "CMAKE_GENERATOR", "CMAKE_BUILD_TYPE"]
 # Must come from .gpu-deps when it is used (else the build silently took a host copy).
 FROM_DEPS = ["MPI_C_HEADER_DIR", "MPI_mpi_LIBRARY", "HDF5_C_INCLUDE_DIR", "spdlog_DIR",
-             "CLI11_DIR", "nlohmann_json_DIR", "libjpeg-turbo_DIR", "GTest_DIR"]
+             "CLI11_DIR", "nlohmann_json_DIR", "libjpeg-turbo_DIR", "GTest_DIR",
+             "Protobuf_INCLUDE_DIR", "Protobuf_LIBRARY_RELEASE", "Protobuf_PROTOC_EXECUTABLE"]
 
 
 def read_cache(path):
@@ -366,6 +376,53 @@ def read_cache(path):
     except OSError:
         pass
     return vals
+
+
+def cmd_torch_smoke(a):
+    """The machine's own torch before anything of ours, in seconds: a matmul and a cuDNN
+    convolution on the device, and torch.distributed at world size 1 through a FileStore over
+    NCCL (gloo on the CPU). If NCCL cannot start inside this machine, this names it first."""
+    import tempfile
+    import time
+    t0 = time.time()
+    res = kv(a.pairs)
+    import torch
+    import torch.distributed as td
+    dev = torch.device(a.device)
+    try:
+        x = torch.randn(256, 256, device=dev)
+        conv = torch.nn.Conv2d(3, 8, 3).to(dev)
+        y = conv(torch.randn(2, 3, 16, 16, device=dev))
+        finite = bool(torch.isfinite((x @ x).sum() + y.sum()).item())
+        res["compute"] = "ok" if finite else "non-finite result"
+        if dev.type == "cuda":
+            res["device_name"] = torch.cuda.get_device_name(dev)
+            res["cudnn"] = torch.backends.cudnn.version()
+    except Exception as e:  # noqa: BLE001 - the message is the finding
+        res["compute"] = "failed: %s" % str(e).strip().splitlines()[0][:300]
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    res["backend"] = backend
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            store = td.FileStore(os.path.join(d, "store"), 1)
+            td.init_process_group(backend, store=store, rank=0, world_size=1)
+            t = torch.arange(4.0, device=dev)
+            td.all_reduce(t)
+            b = torch.zeros(4, device=dev)
+            td.broadcast(b, 0)
+            same = t.cpu().tolist() == [0.0, 1.0, 2.0, 3.0] and b.abs().sum().item() == 0
+            td.destroy_process_group()
+        res["distributed"] = "all_reduce and broadcast at world size 1: " + ("ok" if same else "wrong values")
+        if backend == "nccl":
+            res["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
+    except Exception as e:  # noqa: BLE001
+        res["distributed"] = "failed: %s" % str(e).strip().splitlines()[0][:300]
+    res["seconds"] = round(time.time() - t0, 2)
+    ok = res["compute"] == "ok" and res["distributed"].endswith(": ok")
+    res.update(status(ok))
+    if not ok:
+        res["why"] = "; ".join(v for k, v in res.items() if k in ("compute", "distributed") and not v.endswith("ok"))
+    write_json(a.out, res)
 
 
 def cmd_build_summary(a):
@@ -700,7 +757,7 @@ def cmd_eval_projection(a):
             continue
         with open(path) as f:
             rows = list(csv.DictReader(f))
-        net = {"report": os.path.join(folder, "report.md"),
+        net = {"report": os.path.join("extras.tar.gz", os.path.basename(folder), "report.md"),
                "png": os.path.exists(os.path.join(folder, "scaling.png"))}
         for mode in ("weak", "strong"):
             sel = [r for r in rows if r["mode"] == mode]
@@ -852,6 +909,12 @@ def main(argv=None):
     p.add_argument("--device", default="cuda")
     p.add_argument("--repo")
     p.set_defaults(fn=cmd_env)
+
+    p = sub.add_parser("torch-smoke")
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("pairs", nargs="*")
+    p.set_defaults(fn=cmd_torch_smoke)
 
     p = sub.add_parser("build-summary")
     p.add_argument("--cache", required=True)

@@ -22,5 +22,13 @@ for name, net in nets.items():
     assert set(eff) == {"8", "64", "512"} and all(0 < e <= 1.0001 for e in eff.values()), (name, eff)
 # The slower network cannot scale better than the faster one.
 assert nets["ib"]["weak"]["512"] <= nets["nvlink"]["weak"]["512"], nets
+# What a call brings back: at most 8 files (the script keeps to 6), gpu-check.json among them,
+# none in a sub-folder; the projections' folders travel in extras.tar.gz.
+import os, tarfile
+out = os.path.dirname(sys.argv[1])
+files = sorted(os.listdir(out))
+assert len(files) <= 6 and all(os.path.isfile(os.path.join(out, f)) for f in files), files
+names = tarfile.open(os.path.join(out, "extras.tar.gz")).getnames()
+assert {"projection-nvlink/projection.csv", "projection-ib/report.md"} <= set(names), names
 print("gpu_check_dry_run: ok:", {n: v["weak"] for n, v in nets.items()})
 PY

@@ -41,6 +41,26 @@ TEST(SyncBatchNorm, RanksTogetherEqualBatchNormOnTheWholeBatch) {
   EXPECT_TRUE(torch::allclose(sync->running_var, plain->running_var, 1e-5, 1e-6));
 }
 
+// SyncBatchNorm's all-reduces in backward run while the model's backward timer runs: the
+// collectives count them as communication and apart, so a step's phases (backward, comm,
+// forward = step - backward - comm - optimizer) hold them once.
+TEST(SyncBatchNorm, AllReducesInsideBackwardAreCountedApart) {
+  dist::MpiCommunicator comm(*g_world);
+  dist::DataParallel dp(comm, *g_world);
+  dist::SyncBatchNorm2d sync(4, &dp);
+  torch::manual_seed(3);
+  auto x = torch::randn({3, 4, 5, 5}).requires_grad_(true);
+  dp.take_comm_seconds(true), dp.take_comm_in_backward_seconds(true);
+  auto y = sync->forward(x);
+  EXPECT_GT(dp.take_comm_seconds(true), 0.0) << "forward's statistics all-reduce";
+  EXPECT_EQ(dp.take_comm_in_backward_seconds(true), 0.0) << "forward is not backward";
+  dp.backward((y * y).sum());
+  const double in_backward = dp.take_comm_in_backward_seconds(true);
+  const double all = dp.take_comm_seconds(true);
+  EXPECT_GT(in_backward, 0.0) << "backward's gradient-statistics all-reduce";
+  EXPECT_LE(in_backward, all);
+}
+
 // The global count is summed with the statistics on the device (never read back to the host),
 // so ranks with batches of different sizes still normalise the union of their rows.
 TEST(SyncBatchNorm, RanksWithUnequalBatchesNormaliseTheirUnion) {

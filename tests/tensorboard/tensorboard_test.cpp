@@ -162,6 +162,18 @@ TEST(TensorBoardRecord, Crc32cMaskAndFraming) {
   // CRC-32C check value of "123456789" (RFC 3720 / the Castagnoli catalogue).
   const uint32_t crc = 0xE3069283u;
   EXPECT_EQ(record::masked_crc32c("123456789"), ((crc >> 15) | (crc << 17)) + 0xa282ead8u);
+  // RFC 3720 B.4's 32-byte vectors: zeros, ones, bytes 0..31 ascending and 31..0 descending.
+  const auto masked = [](uint32_t c) { return ((c >> 15) | (c << 17)) + 0xa282ead8u; };
+  std::string zeros(32, '\0'), ones(32, '\xff'), up(32, '\0'), down(32, '\0');
+  for (int i = 0; i < 32; ++i) {
+    up[i] = static_cast<char>(i);
+    down[i] = static_cast<char>(31 - i);
+  }
+  EXPECT_EQ(record::masked_crc32c(zeros), masked(0x8A9136AAu));
+  EXPECT_EQ(record::masked_crc32c(ones), masked(0x62A8AB43u));
+  EXPECT_EQ(record::masked_crc32c(up), masked(0x46DD794Eu));
+  EXPECT_EQ(record::masked_crc32c(down), masked(0x113FDB5Cu));
+  EXPECT_EQ(record::masked_crc32c(""), masked(0u));
   const std::string ev = "an event's bytes";
   const std::string framed = record::frame(ev);
   ASSERT_EQ(framed.size(), ev.size() + 16);

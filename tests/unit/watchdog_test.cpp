@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <thread>
 
 namespace wd = gan::dist::watchdog;
@@ -81,5 +83,42 @@ TEST(Watchdog, CompletedOperationsDoNotTrigger) {
   while (periods.load() < 40) std::this_thread::yield();
   EXPECT_TRUE(polled.load()) << "the watchdog never polled the operation";
   wd::remove(counter);
+  wd::stop();
+}
+
+// A removed health check never runs again: remove() waits for a round of polls that holds a
+// copy of it, so its owner may go at once (~NcclCommunicator removes its check, then destroys
+// the communicator the check polls). Each round: the check announces it has started, then
+// reads its owner after a pause; the owner is removed and marked gone as soon as the check has
+// started. Without the wait the check would read a gone owner.
+TEST(Watchdog, RemovedCheckNeverRunsAfterRemove) {
+  wd::start(0.2, 0);  // polls every 0.01 s; no operation is in flight to time out
+  for (int round = 0; round < 20; ++round) {
+    struct Owner {
+      std::atomic<bool> alive{true};
+      std::atomic<bool> entered{false};
+      std::atomic<int> reads_after_gone{0};
+    };
+    auto owner = std::make_shared<Owner>();
+    Owner* o = owner.get();
+    const uint64_t id = wd::add_health_check([o]() -> std::optional<std::string> {
+      o->entered = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (!o->alive.load()) ++o->reads_after_gone;
+      return std::nullopt;
+    });
+    while (!o->entered.load()) std::this_thread::yield();
+    wd::remove(id);
+    o->alive = false;  // the owner goes (kept allocated here so that a late read is counted)
+    // Two more rounds of polls: a check still listed would run in them.
+    std::atomic<int> rounds{0};
+    const uint64_t rounds_id = wd::add_health_check([&]() -> std::optional<std::string> {
+      ++rounds;
+      return std::nullopt;
+    });
+    while (rounds.load() < 2) std::this_thread::yield();
+    wd::remove(rounds_id);
+    EXPECT_EQ(o->reads_after_gone.load(), 0) << "round " << round;
+  }
   wd::stop();
 }
