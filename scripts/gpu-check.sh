@@ -26,7 +26,8 @@
 #   --python PY        python with torch (default /opt/torch/.venv/bin/python3, else python3)
 #   --only LIST        comma list of checks: env,torch_smoke,build,data,zoo,dcgan64,cpu_gpu,resume,speed,
 #                      projection (needs dcgan64's run)
-# Environment: GPU_CHECK_CMAKE_ARGS (more CMake arguments), GPU_CHECK_NO_SWAP=1 (use every shipped
+# Environment: GPU_CHECK_BUILD_CAP (seconds the build may take, default 330; the 2-core
+#   rehearsal raises it), GPU_CHECK_CMAKE_ARGS (more CMake arguments), GPU_CHECK_NO_SWAP=1 (use every shipped
 #   library, not the host's copies), NCCL_DEBUG (default WARN), GPU_CHECK_NETS (the networks the
 #   projection states: "NAME:BUSBW_GBps:HOP_us ...", default "nvlink:450:2 ib:35:5").
 # Exit: 0 every check passed; 1 a check failed; 2 no GPU (without --no-gpu-ok) or bad option;
@@ -543,7 +544,11 @@ if wanted build && [ $SKIP_BUILD = 0 ]; then
       # The linker finds what the shipped libraries need (libhdf5 -> libcurl -> ...) here.
       "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$LIB"
       "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$LIB"
-      "-DProtobuf_PROTOC_EXECUTABLE=${PROTOC:-$R/usr/bin/protoc}")
+      "-DProtobuf_PROTOC_EXECUTABLE=${PROTOC:-$R/usr/bin/protoc}"
+      # Debian's multiarch headers (openssl/opensslconf.h, jconfig.h), which a host compiler
+      # finds only in its own /usr/include/<arch> (found by scripts/gpu-rehearsal.sh).
+      "-DCMAKE_C_STANDARD_INCLUDE_DIRECTORIES=$R/usr/include/$ARCH"
+      "-DCMAKE_CXX_STANDARD_INCLUDE_DIRECTORIES=$R/usr/include/$ARCH")
   fi
   args+=("-DCMAKE_PREFIX_PATH=$prefix")
   # Extra CMake arguments from the environment (e.g. -DTorch_DIR=... for a configure test).
@@ -563,7 +568,7 @@ if wanted build && [ $SKIP_BUILD = 0 ]; then
   if [ $crc = 0 ] && [ $CONFIGURE_ONLY = 1 ]; then
     brc=0
   elif [ $crc = 0 ]; then
-    t=$(cap 330)
+    t=$(cap "${GPU_CHECK_BUILD_CAP:-330}")
     b1=$(now)
     timeout -k 5 "$t" "$cm" --build "$BUILD" -j "$(nproc)" --target gan_dist gan_prep >>"$BLOG" 2>&1
     brc=$?

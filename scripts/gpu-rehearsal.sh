@@ -8,7 +8,8 @@
 #   scripts/gpu-rehearsal.sh                    the whole check in its no-GPU mode (--no-gpu-ok)
 # It asserts what the GPU machine enforces: tree plus carry at most 64 MiB; at most 8 files come
 # back from $OUT, each under 16 MiB, gpu-check.json among them. Results: build-rehearsal/out and
-# build-rehearsal/rehearsal.json (phase times). Needs root.
+# build-rehearsal/rehearsal.json (phase times, the build projected to 16 cores); the whole
+# rehearsal also copies both JSON files to benchmarks/results/gpu/rehearsal/. Needs root.
 # Caches, per user beside the torch venv: the root (scripts/bare-root.sh) and a venv with the GPU
 # machine's torch (GAN_GPU_TORCH, 2.11.0: on PyPI a CUDA 13.0 build, as the machine's +cu130) and
 # the python packages its image has (numpy, h5py, matplotlib, tensorboard; not mpi4py).
@@ -68,18 +69,45 @@ mount --rbind /dev "$root/dev"
 mount --rbind /sys "$root/sys"
 phase root "$p0"
 
-args=(--no-gpu-ok)
+# On 2 cores the build takes minutes the 16-core machine does not: a larger build cap and
+# budget here, and the build's time projected to 16 cores afterwards.
+args=(--no-gpu-ok --budget 2400)
 [ $mode = configure ] && args=(--configure-only)
 r0=$(date +%s)
 set +e
 chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  LANG=C.UTF-8 OUT=/out bash -c "cd /work/gan_dist && scripts/gpu-check.sh ${args[*]}" 2>&1 |
+  LANG=C.UTF-8 OUT=/out GPU_CHECK_BUILD_CAP=1800 bash -c "cd /work/gan_dist && scripts/gpu-check.sh ${args[*]}" 2>&1 |
   tee "$work/gpu-check.out" | grep -E '^gpu-check: (check|configure|build|error)' 
 rc=${PIPESTATUS[0]}
 set -e
 phase check "$r0"
 rm -rf "$work/out"
 cp -a "$root/out" "$work/out"
+# The build's time on 16 cores, projected from this build's Ninja log: the precompiled header
+# first (nothing that includes it starts before it), then every other compile spread over 16
+# cores but none shorter than the longest one, then the final link; all compiles summed / 16
+# when that is larger. A lower bound of the same build on 16 equal cores.
+projected=null
+nlog=$root/work/gan_dist/build-gpu/.ninja_log
+if [ -f "$nlog" ]; then
+  projected=$(/usr/bin/python3 - "$nlog" <<'PY'
+import sys
+steps = []
+for line in open(sys.argv[1]):
+    if line.startswith("#"):
+        continue
+    start, end, _m, out, _h = line.rstrip("\n").split("\t")
+    steps.append(((int(end) - int(start)) / 1000, out))
+pch = sum(t for t, o in steps if o.endswith((".gch", ".pch")))
+comp = [t for t, o in steps if o.endswith(".o")]
+links = [t for t, o in steps if o.startswith("bin/")]
+total = pch + sum(comp) + sum(links)
+est = max(pch + max(sum(comp) / 16, max(comp, default=0)) + max(links, default=0), total / 16)
+print('{"measured_2_cores_compile_s": %.1f, "pch_s": %.1f, "longest_compile_s": %.1f, '
+      '"projected_16_cores_s": %.1f}' % (total, pch, max(comp, default=0), est))
+PY
+)
+fi
 
 # What the GPU machine would enforce.
 bad=()
@@ -100,11 +128,19 @@ phase total
   echo "  \"mode\": \"$mode\", \"torch\": \"$TORCH\", \"commit\": \"$(git rev-parse --short HEAD)\","
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"cores\": $(getconf _NPROCESSORS_ONLN), \"carry_mib\": $carry_mib, \"out_files\": $n_out,"
   echo "  \"gpu_check_rc\": $rc, $(IFS=,; echo "${phases[*]}"),"
+  echo "  \"build_projection\": $projected,"
   printf '  "problems": ['; first=1
   for b in "${bad[@]}"; do [ $first = 1 ] || printf ', '; first=0; printf '"%s"' "${b//\"/\'}"; done
   printf ']\n}\n'
 } >"$work/rehearsal.json"
 cat "$work/rehearsal.json"
+# The whole rehearsal's record is kept with the project (benchmarks/results/gpu/rehearsal/).
+if [ $mode = full ]; then
+  keep=benchmarks/results/gpu/rehearsal
+  mkdir -p "$keep"
+  cp "$work/rehearsal.json" "$keep/"
+  [ -f "$work/out/gpu-check.json" ] && cp "$work/out/gpu-check.json" "$keep/"
+fi
 if [ ${#bad[@]} -gt 0 ]; then
   printf 'gpu-rehearsal: FAIL: %s\n' "${bad[@]}" >&2
   exit 1
