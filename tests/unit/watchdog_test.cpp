@@ -88,28 +88,31 @@ TEST(Watchdog, CompletedOperationsDoNotTrigger) {
 
 // A removed health check never runs again: remove() waits for a round of polls that holds a
 // copy of it, so its owner may go at once (~NcclCommunicator removes its check, then destroys
-// the communicator the check polls). Each round: the check announces it has started, then
-// reads its owner after a pause; the owner is removed and marked gone as soon as the check has
-// started. Without the wait the check would read a gone owner.
+// the communicator the check polls). Each round the check, once started, waits until remove()
+// has been called; when remove() returns the check must have finished, and it must not run in
+// the two rounds that follow. Events only: no pause decides the outcome.
 TEST(Watchdog, RemovedCheckNeverRunsAfterRemove) {
   wd::start(0.2, 0);  // polls every 0.01 s; no operation is in flight to time out
   for (int round = 0; round < 20; ++round) {
     struct Owner {
-      std::atomic<bool> alive{true};
       std::atomic<bool> entered{false};
-      std::atomic<int> reads_after_gone{0};
+      std::atomic<bool> running{false};
+      std::atomic<bool> remove_called{false};
     };
     auto owner = std::make_shared<Owner>();
     Owner* o = owner.get();
     const uint64_t id = wd::add_health_check([o]() -> std::optional<std::string> {
+      o->running = true;
       o->entered = true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      if (!o->alive.load()) ++o->reads_after_gone;
+      while (!o->remove_called.load()) std::this_thread::yield();
+      o->running = false;
       return std::nullopt;
     });
     while (!o->entered.load()) std::this_thread::yield();
+    o->remove_called = true;
     wd::remove(id);
-    o->alive = false;  // the owner goes (kept allocated here so that a late read is counted)
+    EXPECT_FALSE(o->running.load()) << "round " << round << ": remove() returned mid-poll";
+    o->entered = false;
     // Two more rounds of polls: a check still listed would run in them.
     std::atomic<int> rounds{0};
     const uint64_t rounds_id = wd::add_health_check([&]() -> std::optional<std::string> {
@@ -118,7 +121,7 @@ TEST(Watchdog, RemovedCheckNeverRunsAfterRemove) {
     });
     while (rounds.load() < 2) std::this_thread::yield();
     wd::remove(rounds_id);
-    EXPECT_EQ(o->reads_after_gone.load(), 0) << "round " << round;
+    EXPECT_FALSE(o->entered.load()) << "round " << round << ": the removed check ran again";
   }
   wd::stop();
 }
